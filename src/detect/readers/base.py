@@ -48,12 +48,24 @@ class ReadContext:
         """An ``InputError`` located in this file, to raise."""
         return InputError(msg, location=Location(self.display, line, column))
 
-    def bad_rows(self, first_line: int | None, raw: Callable[[int], str | None] | None = None):
-        """A callback for ``schema.conform`` that rejects rows, numbering them from ``first_line``.
+    def bad_rows(
+        self,
+        line_of: Callable[[int], int | None] | int | None,
+        raw: Callable[[int], str | None] | None = None,
+    ) -> Callable[[list[RowProblem]], None]:
+        """A callback for ``schema.conform`` that sends bad rows to ``ctx.reject``.
 
-        ``first_line`` is the line (or row) number of row 0 of the batch; ``raw(i)``
-        returns the original text of row ``i`` when the reader still has it.
+        ``line_of`` is the line (or row) number of row 0 of the batch, or a function
+        giving the line of row ``i``; ``raw(i)`` returns the original text of row ``i``
+        when the reader still has it.
         """
+
+        def line(row: int) -> int | None:
+            if line_of is None:
+                return None
+            if isinstance(line_of, int):
+                return line_of + row
+            return line_of(row)
 
         def report(problems: list[RowProblem]) -> None:
             by_row: dict[int, list[RowProblem]] = {}
@@ -64,7 +76,7 @@ class ReadContext:
                 self.reject(
                     Reject(
                         self.display,
-                        None if first_line is None else first_line + row,
+                        line(row),
                         reason,
                         raw(row) if raw else None,
                         ps[0].column,
