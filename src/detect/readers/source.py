@@ -35,4 +35,5 @@ def read_head(path: Path, size: int = 65_536) -> bytes:
 
 def text_lines(path: Path) -> io.TextIOWrapper:
     """The decompressed content as text lines (UTF-8, undecodable bytes escaped)."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="surrogateescape", newline="")
+    raw = open_binary(path)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
