@@ -166,6 +166,14 @@ def _cast_column(name: str, arr: pa.Array, target: pa.DataType) -> pa.Array:
     return arr.cast(target, safe=True)
 
 
+def _reason(target: pa.DataType, err: Exception) -> str:
+    if pa.types.is_timestamp(target):
+        return "not a time (ISO 8601 or epoch seconds expected)"
+    if pa.types.is_integer(target):
+        return f"not an integer that fits {target}"
+    return str(err).splitlines()[0]
+
+
 def find_bad_rows(name: str, arr: pa.Array, target: pa.DataType) -> list[RowProblem]:
     """Rows of ``arr`` that cannot be cast to ``target`` (slow path, only after a failed cast)."""
     problems = []
@@ -174,9 +182,7 @@ def find_bad_rows(name: str, arr: pa.Array, target: pa.DataType) -> list[RowProb
         try:
             _cast_column(name, piece, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, OverflowError) as e:
-            problems.append(
-                RowProblem(i, name, str(piece[0].as_py()), str(e).splitlines()[0])
-            )
+            problems.append(RowProblem(i, name, str(piece[0].as_py()), _reason(target, e)))
     return problems
 
 
