@@ -1,0 +1,84 @@
+"""Hits joined with the event columns and rule metadata that alerts need.
+
+Engines return bare hits (event, rule, field). Alerts need the event time, the
+entity value and a little evidence; those are taken from the batch by index (a
+vectorised ``take``), and the rule's title, severity and ATT&CK ids from the engine.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detect.hits import EngineSet, RuleInfo
+
+EVIDENCE_COLUMNS = (
+    "@timestamp",
+    "event.dataset",
+    "observer.name",
+    "organization.name",
+    "source.ip",
+    "source.port",
+    "destination.ip",
+    "destination.port",
+    "network.transport",
+    "network.community_id",
+    "dns.question.name",
+    "url.full",
+    "tls.server.name",
+    "file.hash.sha256",
+    "log.file.path",
+)
+
+
+def rules_by_id(engines: EngineSet, hits: pa.Table) -> dict[str, RuleInfo]:
+    """Rule metadata for the rule ids in ``hits``."""
+    wanted = set(pc.unique(hits.column("rule_id")).to_pylist())
+    info: dict[str, RuleInfo] = {}
+    for engine in engines.engines:
+        for rid in list(wanted):
+            try:
+                info[rid] = engine.rule(rid)
+                wanted.discard(rid)
+            except KeyError:
+                continue
+    for rid in wanted:
+        info[rid] = RuleInfo(rule_id=rid, kind="unknown", title=rid)
+    return info
+
+
+def with_context(hits: pa.Table, batch: pa.RecordBatch, engines: EngineSet,
+                 local_index: pa.Array) -> pa.Table:
+    """``hits`` plus event columns (taken by ``local_index``) and rule metadata."""
+    events = pa.Table.from_batches([batch]).select(list(EVIDENCE_COLUMNS)).take(local_index)
+    table = hits
+    for name in events.column_names:
+        table = table.append_column(name, events.column(name))
+    info = rules_by_id(engines, hits)
+    # one value per distinct rule, gathered by dictionary index (not per hit in Python)
+    uniq = sorted(info)
+    index = pc.index_in(hits.column("rule_id"), value_set=pa.array(uniq))
+
+    def gather(values: list, typ: pa.DataType) -> pa.Array:
+        return pa.array(values, type=typ).take(index)
+
+    table = table.append_column("title", gather([info[r].title for r in uniq], pa.string()))
+    table = table.append_column("severity", gather([info[r].severity for r in uniq], pa.string()))
+    table = table.append_column(
+        "attack", gather([list(info[r].attack) for r in uniq], pa.list_(pa.string()))
+    )
+    table = table.append_column("author", gather([info[r].author for r in uniq], pa.string()))
+    table = table.append_column(
+        "references", gather([list(info[r].references) for r in uniq], pa.list_(pa.string()))
+    )
+    # the entity: per rule, the value of the rule's entity column for that event
+    entity = pa.nulls(hits.num_rows, pa.string())
+    for r in uniq:
+        column = info[r].entity
+        if column not in events.column_names:
+            continue
+        mask = pc.equal(hits.column("rule_id"), r)
+        values = events.column(column).cast(pa.string())
+        entity = pc.if_else(mask, values, entity)
+    entity = pc.fill_null(entity, "-")
+    return table.append_column("entity", entity)

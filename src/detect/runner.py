@@ -1,0 +1,308 @@
+"""``detect run`` and ``detect match`` as functions: the orchestration, no I/O formatting.
+
+A run takes the run lock, reads which inputs the database has already seen, streams
+every new file through the pipeline, and commits the run record, the inputs and the
+alert contributions in one DuckDB transaction at the very end. Until then nothing
+is written, so a run killed at any point leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from detect import __version__
+from detect.alerts import aggregate_hits, severity_at_least
+from detect.config import Settings
+from detect.engines import load_engines
+from detect.errors import InputError
+from detect.hits import HITS_SCHEMA, EngineSet
+from detect.hits_context import EVIDENCE_COLUMNS, with_context
+from detect.pipeline import (
+    FileReport,
+    Progress,
+    Timer,
+    expand,
+    iter_file_batches,
+    new_run_id,
+    prepare_file,
+    run_engines,
+)
+from detect.rejects import RejectWriter, clean_stale
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one ``detect run``: what the CLI prints and ``runs`` records."""
+
+    run_id: str
+    status: str = "ok"  # ok | partial | failed | nothing-new
+    exit_code: int = 0
+    files: list[FileReport] = field(default_factory=list)
+    events: int = 0
+    rejects: int = 0
+    bytes: int = 0
+    hits: int = 0
+    alerts_new: int = 0
+    alerts_updated: int = 0
+    alerts_at_fail_on: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    rejects_path: str | None = None
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "error"]
+
+    def counts(self) -> dict[str, int]:
+        by: dict[str, int] = {}
+        for f in self.files:
+            by[f.status] = by.get(f.status, 0) + 1
+        return by
+
+
+def _rule_severity_counts(contributions: pa.Table, threshold: str) -> int:
+    return sum(
+        1 for s in contributions.column("severity").to_pylist() if severity_at_least(s, threshold)
+    )
+
+
+def run(
+    inputs: list[str],
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    engines: EngineSet | None = None,
+) -> RunSummary:
+    """Detect over ``inputs`` and store the alerts in ``settings.db``.
+
+    Examples
+    --------
+    >>> import detect, tempfile, pathlib
+    >>> db = pathlib.Path(tempfile.mkdtemp()) / "alerts.duckdb"
+    >>> s = detect.run(["data/samples/zeek"], db=db)  # doctest: +SKIP
+    """
+    from detect.store import InputRecord, RunRecord, acquire_lock, open_store
+
+    progress = progress or Progress()
+    db = Path(settings.db)
+    summary = RunSummary(run_id=new_run_id())
+    timer = Timer()
+    start = time.perf_counter()
+    if db.parent and not db.parent.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+    with acquire_lock(db):
+        clean_stale(db)
+        t = time.perf_counter()
+        store = open_store(db)
+        try:
+            files, failed = expand(inputs)
+            summary.files.extend(failed)
+            reports = [FileReport(path=str(f.path)) for f in files]
+            for f, r in zip(files, reports, strict=True):
+                try:
+                    prepare_file(f, r, timer)
+                except InputError as e:
+                    if f.explicit or e.location is None or "unknown format" not in e.msg:
+                        r.status, r.error = "error", e.msg
+                    else:
+                        r.status, r.error = "not-telemetry", e.msg
+            hashes = [r.content_hash for r in reports if r.content_hash]
+            seen = store.seen_hashes(hashes) if not settings.reprocess else set()
+        finally:
+            store.close()
+        timer.add("store", t)
+        if engines is None:
+            engines = load_engines(settings)
+        summary.notes.extend(engines.notes)
+        summary.problems.extend(engines.problems)
+        rejects = RejectWriter(db, summary.run_id)
+        contributions: list[pa.Table] = []
+        input_records: list[InputRecord] = []
+        offset = 0
+        done_hashes: set[str] = set()
+        try:
+            for f, r in zip(files, reports, strict=True):
+                summary.files.append(r)
+                if r.status != "pending":
+                    continue
+                if r.content_hash in seen or r.content_hash in done_hashes:
+                    r.status = "unchanged"
+                    progress.on_file_done(r)
+                    continue
+                progress.on_file_start(r)
+                file_start = time.perf_counter()
+                file_contribs, offset = _process_file(
+                    f, r, settings, rejects, timer, engines, offset
+                )
+                r.seconds = time.perf_counter() - file_start
+                if r.status == "ok":
+                    done_hashes.add(r.content_hash or "")
+                    contributions.extend(file_contribs)
+                    input_records.append(
+                        InputRecord(
+                            path=r.path, size=r.size, mtime=r.mtime, content_hash=r.content_hash,
+                            format=r.format, events=r.events, rejects=r.rejects,
+                            skipped=dict(r.skipped),
+                        )
+                    )
+                    summary.bytes += r.size
+                summary.events += r.events
+                summary.rejects += r.rejects
+                progress.on_file_done(r)
+            summary.status = "partial" if summary.errors else "ok"
+            summary.exit_code = 3 if summary.errors else 0
+            summary.finished_at = datetime.now(UTC)
+            summary.seconds = dict(timer.seconds)
+            summary.seconds["total"] = time.perf_counter() - start
+            all_contrib = pa.concat_tables(contributions) if contributions else None
+            summary.hits = (
+                int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
+                if contributions else 0
+            )
+            t = time.perf_counter()
+            store = open_store(db)
+            try:
+                record = RunRecord(
+                    run_id=summary.run_id,
+                    started_at=summary.started_at,
+                    finished_at=summary.finished_at,
+                    status=summary.status,
+                    inputs=len(input_records),
+                    events=summary.events,
+                    rejects=summary.rejects,
+                    bytes=summary.bytes,
+                    hits=summary.hits,
+                    stage_seconds=summary.seconds,
+                    rejects_path=str(rejects.final) if rejects.count else None,
+                    errors=[f"{f.path}: {f.error}" for f in summary.errors],
+                    settings=_settings_record(settings),
+                    version=__version__,
+                    notes=summary.notes + summary.problems,
+                )
+                result = store.commit_run(record, input_records, all_contrib)
+            finally:
+                store.close()
+            timer.add("store", t)
+            summary.seconds["store"] = timer.seconds["store"]
+            summary.alerts_new = result.alerts_new
+            summary.alerts_updated = result.alerts_updated
+        except BaseException:
+            rejects.discard()
+            raise
+        published = rejects.publish()
+        summary.rejects_path = str(published) if published else None
+    if settings.fail_on and all_contrib is not None:
+        summary.alerts_at_fail_on = _rule_severity_counts(all_contrib, settings.fail_on)
+        if summary.alerts_at_fail_on and summary.exit_code == 0:
+            summary.exit_code = 1
+    return summary
+
+
+def _settings_record(settings: Settings) -> dict:
+    record = asdict(settings)
+    record.pop("source", None)
+    record["argv"] = sys.argv
+    record["python"] = platform.python_version()
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
+
+
+def _process_file(f, r: FileReport, settings: Settings, rejects: RejectWriter, timer: Timer,
+                  engines: EngineSet, offset: int) -> tuple[list[pa.Table], int]:
+    """One file through the pipeline; errors stop the file and drop its contributions."""
+    contribs: list[pa.Table] = []
+    start_offset = offset
+    try:
+        for batch in iter_file_batches(f, r, settings, rejects, timer):
+            t = time.perf_counter()
+            hits = run_engines(engines, batch, 0)
+            t = timer.add("match", t)
+            if hits.num_rows:
+                local = hits.column("event_index")
+                table = with_context(hits, batch, engines, local)
+                contribs.append(
+                    aggregate_hits(
+                        table, window=settings.alert_window, input_hash=r.content_hash,
+                        evidence_columns=[*EVIDENCE_COLUMNS, "field"],
+                    )
+                )
+            timer.add("aggregate", t)
+            offset += batch.num_rows
+        r.status = "ok"
+    except InputError as e:
+        r.status = "error"
+        r.error = str(e.msg) if e.location is None else f"{e.location}: {e.msg}"
+        return [], start_offset + r.events
+    return contribs, offset
+
+
+def match(
+    inputs: list[str],
+    output: Path,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    engines: EngineSet | None = None,
+) -> RunSummary:
+    """Write one row per (event, rule) hit to a Parquet file; no database involved."""
+    progress = progress or Progress()
+    summary = RunSummary(run_id=new_run_id())
+    timer = Timer()
+    start = time.perf_counter()
+    if engines is None:
+        engines = load_engines(settings)
+    summary.notes.extend(engines.notes)
+    summary.problems.extend(engines.problems)
+    files, failed = expand(inputs)
+    summary.files.extend(failed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    reject = RejectWriter(output, summary.run_id)
+
+    offset = 0
+    with pq.ParquetWriter(tmp, HITS_SCHEMA) as writer:
+        for f in files:
+            r = FileReport(path=str(f.path))
+            summary.files.append(r)
+            try:
+                prepare_file(f, r, timer)
+            except InputError as e:
+                r.status = "error" if f.explicit or "unknown format" not in e.msg else (
+                    "not-telemetry")
+                r.error = e.msg
+                continue
+            progress.on_file_start(r)
+            try:
+                for batch in iter_file_batches(f, r, settings, reject, timer):
+                    t = time.perf_counter()
+                    hits = run_engines(engines, batch, offset)
+                    timer.add("match", t)
+                    if hits.num_rows:
+                        writer.write_table(hits.select(HITS_SCHEMA.names).cast(HITS_SCHEMA))
+                        summary.hits += hits.num_rows
+                    offset += batch.num_rows
+                r.status = "ok"
+            except InputError as e:
+                r.status, r.error = "error", e.msg
+            summary.events += r.events
+            summary.rejects += r.rejects
+            progress.on_file_done(r)
+    tmp.replace(output)
+    published = reject.publish()
+    summary.rejects_path = str(published) if published else None
+    summary.status = "partial" if summary.errors else "ok"
+    summary.exit_code = 3 if summary.errors else 0
+    summary.seconds = dict(timer.seconds)
+    summary.seconds["total"] = time.perf_counter() - start
+    summary.finished_at = datetime.now(UTC)
+    return summary
