@@ -1,0 +1,48 @@
+"""``detect match``: hits per event to a Parquet file, no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._progress import file_progress
+from detect.cli._summary import print_summary
+
+
+@click.command("match", context_settings=CONTEXT_SETTINGS)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Hits file (Parquet).")
+@click.option("--rules", multiple=True, help="Sigma rules: file, folder or glob (repeatable).")
+@click.option("--indicators", multiple=True, help="Indicator feeds: file, folder or glob.")
+@click.option("--batch-size", type=int, help="Events per batch. [default: 65536]")
+@click.option("--threads", type=int, help="Worker threads for the kernels. [default: 1]")
+@click.option("--engine", type=click.Choice(["local", "spark"]), help="[default: local]")
+@click.option("--spark-master", help="Spark master URL (with --engine spark).")
+@click.pass_context
+def command(ctx: click.Context, inputs: tuple[str, ...], output: str, **flags: object) -> int:
+    """Match INPUTS against rules and indicators; write one row per (event, rule) hit.
+
+    The hits file has event_index (0-based position of the event in read order,
+    rejects not counted), rule_id, rule_kind (sigma | indicator | correlation |
+    anomaly) and field (the canonical column that matched).
+
+    \b
+    Examples:
+      detect match data/samples -o hits.parquet
+      detect match conn.log.gz --indicators feeds/ -o hits.parquet
+    """
+    from detect.runner import match
+
+    out = obj(ctx)
+    settings = out.settings(**flags)
+    if settings.engine == "spark":
+        out.log("unsupported", "the spark engine is not available in this build; use "
+                "--engine local", level="error", settings=settings)
+        return 2
+    with file_progress(out) as progress:
+        summary = match(list(inputs), Path(output), settings, progress=progress)
+    print_summary(out, summary, settings, what="match")
+    return summary.exit_code

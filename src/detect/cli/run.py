@@ -1,0 +1,67 @@
+"""``detect run``: detect over inputs and keep the alerts in DuckDB."""
+
+from __future__ import annotations
+
+import click
+
+from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._progress import file_progress
+from detect.cli._summary import print_summary
+from detect.config import SEVERITIES
+
+
+@click.command("run", context_settings=CONTEXT_SETTINGS)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--db", type=click.Path(dir_okay=False),
+              help="DuckDB file. [default: alerts.duckdb]")
+@click.option("--rules", multiple=True, help="Sigma rules: file, folder or glob (repeatable). "
+              "Default: the bundled rules/.")
+@click.option("--indicators", multiple=True, help="Indicator feeds: file, folder or glob "
+              "(repeatable). Default: feeds in detect.toml, else the bundled samples.")
+@click.option("--batch-size", type=int, help="Events per batch; memory grows with it. "
+              "[default: 65536]")
+@click.option("--threads", type=int, help="Worker threads for the kernels. [default: 1]")
+@click.option("--engine", type=click.Choice(["local", "spark"]), help="Where to run. "
+              "[default: local]")
+@click.option("--reprocess", is_flag=True, default=None,
+              help="Process inputs again even when the database has seen their content.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES),
+              help="Exit 1 when this run raises alerts at or above this severity.")
+@click.option("--alert-window", type=int, help="Seconds per alert window. [default: 3600]")
+@click.option("--organization", help="organization.name for events that carry none.")
+@click.option("--observer", help="observer.name (sensor) for events that carry none.")
+@click.option("--metrics-textfile", type=click.Path(dir_okay=False),
+              help="Write Prometheus metrics of this run to this file (node_exporter textfile).")
+@click.pass_context
+def command(ctx: click.Context, inputs: tuple[str, ...], **flags: object) -> int:
+    """Detect over INPUTS (files, folders, globs) and store alerts in DuckDB.
+
+    Each file's format is recognised by its content (gzip is looked through). Files
+    the database has already seen (same content) are skipped, so a cron job can
+    pass the same folder every few minutes. Bad lines go to <db>.rejects.ndjson;
+    a file that cannot be read is reported and the others still run (exit 3).
+
+    \b
+    Examples:
+      detect run data/samples
+      detect run /var/log/zeek/2026-11-27 --db hub.duckdb --fail-on high
+      detect run 'logs/**/*.json.gz' --organization org-de --log-format json
+    """
+    from detect.metrics import write_run_metrics
+    from detect.runner import run
+
+    out = obj(ctx)
+    settings = out.settings(**flags)
+    if settings.engine == "spark":
+        out.log("unsupported", "the spark engine is not available in this build; use "
+                "--engine local", level="error", settings=settings)
+        return 2
+    with file_progress(out) as progress:
+        summary = run(list(inputs), settings, progress=progress)
+    print_summary(out, summary, settings, what="run")
+    if settings.metrics_textfile:
+        write_run_metrics(settings.metrics_textfile, summary)
+    if summary.exit_code == 1:
+        out.log("fail_on", f"{summary.alerts_at_fail_on} alert(s) at or above "
+                f"{settings.fail_on}", level="warning", settings=settings)
+    return summary.exit_code
