@@ -21,7 +21,8 @@ def sniff(head: bytes, path: Path) -> bool:
 
 
 def _batches(ctx: ReadContext) -> Iterator[pa.RecordBatch]:
-    head = open_binary(ctx.path).read(8)
+    with open_binary(ctx.path) as f:
+        head = f.read(8)
     if head.startswith(FILE_MAGIC):
         reader = pa.ipc.open_file(ctx.path)
         check_mappable(ctx, reader.schema)

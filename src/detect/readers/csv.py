@@ -34,7 +34,7 @@ def read_batches(ctx: ReadContext) -> Iterator[pa.RecordBatch]:
     bad_lines: list[int] = []
 
     def invalid(row: pcsv.InvalidRow) -> str:
-        line = None if row.number is None else row.number + 1
+        line = row.number  # pyarrow counts from the top of the file, header included
         ctx.reject(Reject(ctx.display, line, f"wrong number of fields: {row.text[:80]!r}"
                           f" has {row.actual_columns}, header has {row.expected_columns}",
                           row.text))
@@ -51,9 +51,13 @@ def read_batches(ctx: ReadContext) -> Iterator[pa.RecordBatch]:
         column_types={n: pa.string() for n in names}, strings_can_be_null=True,
         null_values=[""],
     )
-    stream = pcsv.open_csv(
-        open_binary(ctx.path), read_options=read, parse_options=parse, convert_options=convert
-    )
+    with open_binary(ctx.path) as src:
+        yield from _stream(ctx, src, read, parse, convert, bad_lines)
+
+
+def _stream(ctx: ReadContext, src, read, parse, convert,
+            bad_lines: list[int]) -> Iterator[pa.RecordBatch]:
+    stream = pcsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
     next_row = 0  # rows delivered so far; line = 2 + row + rejected lines before it
     try:
         for batch in stream:

@@ -1,0 +1,51 @@
+"""Settings precedence: detect.toml < DETECT_* < flags, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detect.config import load_settings
+from detect.errors import ConfigError
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "detect.toml"
+    cfg.write_text('db = "hub.duckdb"\nbatch_size = 10\nthreads = 3\nrules = ["r1", "/abs/r2"]\n')
+    s = load_settings(config=cfg, environ={"DETECT_BATCH_SIZE": "20"}, flags={"threads": 4})
+    assert s.db == tmp_path / "hub.duckdb"  # relative to the file
+    assert s.rules == (str(tmp_path / "r1"), "/abs/r2")
+    assert s.batch_size == 20
+    assert s.threads == 4
+    assert s.source["db"] == str(cfg)
+    assert s.source["batch_size"] == "$DETECT_BATCH_SIZE"
+    assert s.source["threads"] == "flag"
+
+
+def test_environment_lists_use_the_path_separator() -> None:
+    s = load_settings(environ={"DETECT_INDICATORS": "a:b", "DETECT_REPROCESS": "yes"})
+    assert s.indicators == ("a", "b")
+    assert s.reprocess is True
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("batch_size = 0\n", "batch_size must be"),
+        ("bogus = 1\n", "unknown setting 'bogus'"),
+        ("threads = 'many'\n", "'threads' has a bad value"),
+        ("fail_on = 'severe'\n", "fail_on must be one of"),
+        ("db = [\n", "invalid TOML"),
+    ],
+)
+def test_bad_settings_name_the_setting(tmp_path: Path, text: str, fragment: str) -> None:
+    cfg = tmp_path / "detect.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(config=cfg, environ={})
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(config=tmp_path / "nope.toml", environ={})
