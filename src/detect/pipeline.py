@@ -8,15 +8,11 @@ collected, not raised: the other files still run, and the exit code says 3.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,18 +23,9 @@ from detect.hits import EngineSet, empty_hits
 from detect.readers import InputFile, ReadContext, detect_format, expand_inputs, read_file
 from detect.readers.base import Reject
 from detect.schema import CANONICAL_SCHEMA
+from detect.store.hashing import content_hash
 
-HASH_CHUNK = 1 << 20
 STAGES = ("hash", "read", "enrich", "match", "aggregate", "store")
-
-
-def content_hash(path: Path) -> str:
-    """BLAKE2b-128 of the file's bytes: the identity of an input, whatever its name."""
-    h = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -77,11 +64,6 @@ class Timer:
         now = time.perf_counter()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + (now - since)
         return now
-
-
-def new_run_id() -> str:
-    """Sortable, unique: UTC start time plus randomness."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
 def _fill_defaults(batch: pa.RecordBatch, path: str, settings: Settings) -> pa.RecordBatch:
@@ -179,6 +161,3 @@ def run_engines(engines: EngineSet, batch: pa.RecordBatch, offset: int) -> pa.Ta
     return hits.set_column(0, "event_index", shifted)
 
 
-def pid() -> int:
-    """This process id (a function so tests can fake it)."""
-    return os.getpid()

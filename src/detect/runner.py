@@ -31,11 +31,11 @@ from detect.pipeline import (
     Timer,
     expand,
     iter_file_batches,
-    new_run_id,
     prepare_file,
     run_engines,
 )
 from detect.rejects import RejectWriter, clean_stale
+from detect.store.runstore import new_run_id
 
 
 @dataclass
@@ -92,7 +92,7 @@ def run(
     >>> db = pathlib.Path(tempfile.mkdtemp()) / "alerts.duckdb"
     >>> s = detect.run(["data/samples/zeek"], db=db)  # doctest: +SKIP
     """
-    from detect.store import InputRecord, RunRecord, acquire_lock, open_store
+    from detect.store import InputRecord, RunLock, RunRecord, open_store
 
     progress = progress or Progress()
     db = Path(settings.db)
@@ -101,7 +101,7 @@ def run(
     start = time.perf_counter()
     if db.parent and not db.parent.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
-    with acquire_lock(db):
+    with RunLock(db):
         clean_stale(db)
         t = time.perf_counter()
         store = open_store(db)
@@ -151,9 +151,9 @@ def run(
                     contributions.extend(file_contribs)
                     input_records.append(
                         InputRecord(
-                            path=r.path, size=r.size, mtime=r.mtime, content_hash=r.content_hash,
-                            format=r.format, events=r.events, rejects=r.rejects,
-                            skipped=dict(r.skipped),
+                            path=r.path, size=r.size, mtime=r.mtime,
+                            content_hash=r.content_hash or "", format=r.format,
+                            events=r.events, rejects=r.rejects,
                         )
                     )
                     summary.bytes += r.size
@@ -173,24 +173,30 @@ def run(
             t = time.perf_counter()
             store = open_store(db)
             try:
+                secs = summary.seconds
                 record = RunRecord(
                     run_id=summary.run_id,
                     started_at=summary.started_at,
                     finished_at=summary.finished_at,
                     status=summary.status,
-                    inputs=len(input_records),
-                    events=summary.events,
-                    rejects=summary.rejects,
-                    bytes=summary.bytes,
-                    hits=summary.hits,
-                    stage_seconds=summary.seconds,
+                    inputs_skipped=sum(1 for f in summary.files if f.status == "unchanged"),
+                    events_read=summary.events,
+                    events_rejected=summary.rejects,
+                    bytes_read=summary.bytes,
+                    read_seconds=secs.get("read"),
+                    enrich_seconds=secs.get("enrich"),
+                    match_seconds=secs.get("match"),
+                    compile_seconds=secs.get("compile", 0.0),
+                    stage_seconds=secs,
                     rejects_path=str(rejects.final) if rejects.count else None,
                     errors=[f"{f.path}: {f.error}" for f in summary.errors],
-                    settings=_settings_record(settings),
+                    args=_run_args(settings, summary),
                     version=__version__,
-                    notes=summary.notes + summary.problems,
                 )
-                result = store.commit_run(record, input_records, all_contrib)
+                result = store.commit_run(
+                    record, input_records, all_contrib if all_contrib is not None else [],
+                    replace_inputs=settings.reprocess,
+                )
             finally:
                 store.close()
             timer.add("store", t)
@@ -209,12 +215,26 @@ def run(
     return summary
 
 
-def _settings_record(settings: Settings) -> dict:
+def _run_args(settings: Settings, summary: RunSummary) -> dict:
+    """What the run was asked to do and what it noticed, for the ``runs.args`` JSON."""
     record = asdict(settings)
     record.pop("source", None)
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
     record["argv"] = sys.argv
     record["python"] = platform.python_version()
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
+    record["hits"] = summary.hits
+    record["notes"] = summary.notes
+    record["problems"] = summary.problems
+    skipped: dict[str, int] = {}
+    for f in summary.files:
+        for key, n in f.skipped.items():
+            skipped[key] = skipped.get(key, 0) + n
+    record["skipped_events"] = skipped
+    record["files"] = {
+        status: [f.path for f in summary.files if f.status == status]
+        for status in ("error", "not-telemetry")
+    }
+    return record
 
 
 def _process_file(f, r: FileReport, settings: Settings, rejects: RejectWriter, timer: Timer,
