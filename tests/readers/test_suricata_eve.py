@@ -473,6 +473,24 @@ def test_dns_v1_v2_v3_and_alert_layouts(tmp_path: Path) -> None:
             },
             dns={"query": [{"type": "query", "id": 5, "rrname": "e.example", "rrtype": "A"}]},
         ),
+        # alert with Suricata 7 dns.answer {...}
+        ev(
+            event_type="alert",
+            alert={"signature_id": 2, "signature": "s", "category": "c", "severity": 1},
+            dns={
+                "answer": {
+                    "version": 2,
+                    "type": "answer",
+                    "id": 8,
+                    "rrname": "f.example",
+                    "rrtype": "A",
+                    "rcode": "NOERROR",
+                    "answers": [
+                        {"rrname": "f.example", "rrtype": "A", "ttl": 1, "rdata": "192.0.2.9"}
+                    ],
+                }
+            },
+        ),
         # grouped MX as objects (another Suricata version): coerced to JSON text
         ev(
             event_type="dns",
@@ -506,6 +524,7 @@ def test_dns_v1_v2_v3_and_alert_layouts(tmp_path: Path) -> None:
         ("d.example", "TXT", None, None),
         ("d.example", "TXT", "NOERROR", ["v=spf1 -all"]),
         ("e.example", "A", None, None),
+        ("f.example", "A", "NOERROR", ["192.0.2.9"]),
         ("m.example", "MX", "NOERROR", ['{"preference":10,"exchange":"mx.example"}']),
     ]
     assert column(table, "dns.answers.ttl")[1] == [30.0]

@@ -739,7 +739,8 @@ def to_canonical(t: pa.Table, display: str, *, ts: pa.Array | None = None) -> di
     dns_cols = _dns_columns(dns)
     answer = field_of(dns, "answer")  # alert, Suricata 7: dns.answer {...}
     if pa.types.is_struct(answer.type) and answer.null_count < n:
-        dns_cols = {k: pc.coalesce(v, _dns_columns(answer)[k]) for k, v in dns_cols.items()}
+        from_answer = _dns_columns(answer)
+        dns_cols = {k: pc.coalesce(v, from_answer[k]) for k, v in dns_cols.items()}
     cols.update(dns_cols)
     cols.update(_url_columns(field(t, "http")))
 
