@@ -1,0 +1,237 @@
+"""``generate``: stream synthetic telemetry with planted attacks to Parquet.
+
+Benign events are drawn in fixed chunks of ``CHUNK_EVENTS`` consecutive events,
+each with its own random stream (``seed``, chunk number) and its own slice of
+time, so the rows depend only on ``events``, ``seed``, ``start``, ``days`` and
+``organizations`` -- never on ``batch_size``, which only sets the row-group size
+(rounded to whole chunks). Memory holds one batch being generated and one being
+written, whatever ``events`` is.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from detect.errors import ConfigError
+from detect.generate.attacks import Planted, check_budget, iso, plant_attacks
+from detect.generate.benign import benign_chunk
+from detect.generate.records import DATASETS, to_canonical
+from detect.generate.timeline import US_PER_S, Timeline
+from detect.generate.world import build_world
+from detect.schema import CANONICAL_SCHEMA
+
+CHUNK_EVENTS = 65_536
+MIN_EVENTS = 1_000
+MAX_EVENTS = 10_000_000_000
+DEFAULT_START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday; fixed so runs reproduce
+GROUND_TRUTH = "ground_truth.json"
+GROUND_TRUTH_EVENTS = "ground_truth_events.parquet"
+INDICATORS = "indicators.csv"
+INDICATOR_COLUMNS = ("type", "value", "source", "confidence", "severity", "tags")
+COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What a run wrote and how big it is."""
+
+    out_dir: Path
+    events: int
+    seed: int
+    start: datetime
+    end: datetime
+    counts: dict[str, int]
+    planted_events: int
+    activities: int
+    files: dict[str, Path]
+    ground_truth: Path
+    ground_truth_events: Path
+    indicators: Path
+    seconds: float = field(compare=False)
+
+
+def _check(events: int, days: float, organizations: int, batch_size: int) -> None:
+    if not MIN_EVENTS <= events <= MAX_EVENTS:
+        msg = (f"events must be between {MIN_EVENTS} and {MAX_EVENTS}, got {events}; "
+               "the planted attacks need at least 1000 events to stay a minority")
+        raise ConfigError(msg)
+    if not 0.01 <= days <= 366:
+        msg = f"days must be between 0.01 and 366, got {days}"
+        raise ConfigError(msg)
+    if not 1 <= organizations <= 250:
+        msg = f"organizations must be between 1 and 250, got {organizations}"
+        raise ConfigError(msg)
+    if batch_size < 1:
+        msg = f"batch_size must be positive, got {batch_size}"
+        raise ConfigError(msg)
+
+
+def generate(
+    out_dir: Path,
+    *,
+    events: int,
+    seed: int,
+    start: datetime | None = None,
+    days: float = 1.0,
+    organizations: int = 3,
+    batch_size: int = 250_000,
+    progress: Callable[[int], None] | None = None,
+) -> GenerateResult:
+    """Write ``events`` synthetic events with planted, labelled attacks into ``out_dir``.
+
+    Writes ``conn.parquet``, ``dns.parquet``, ``http.parquet``, ``tls.parquet`` and
+    ``files.parquet`` (exactly ``detect.schema.CANONICAL_SCHEMA``, time-sorted per row
+    group), ``ground_truth.json`` (one record per planted activity),
+    ``ground_truth_events.parquet`` (dataset, event_id, timestamp, activity_id of every
+    planted row) and ``indicators.csv`` (the planted IOCs plus never-contacted decoys).
+    The same arguments give byte-identical files. ``progress`` is called after each
+    batch with the number of events written so far.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from detect.generate import generate
+    >>> r = generate(Path(tempfile.mkdtemp()), events=5_000, seed=1)
+    >>> r.events, sum(r.counts.values())
+    (5000, 5000)
+    """
+    _check(events, days, organizations, batch_size)
+    t_start = time.perf_counter()
+    start = DEFAULT_START if start is None else start
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    start_us = int(start.timestamp()) * US_PER_S + start.microsecond
+    timeline = Timeline.build(start_us, days)
+    world = build_world(np.random.default_rng([seed, 1]), events=events,
+                        organizations=organizations, timeline=timeline)
+    planted = plant_attacks(world, np.random.default_rng([seed, 2]), events=events)
+    check_budget(planted, events)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = _write_datasets(out_dir, world_seed=seed, events=events, planted=planted,
+                             world=world, batch_size=batch_size, progress=progress)
+    files = {ds: out_dir / f"{ds}.parquet" for ds in DATASETS}
+    end = datetime.fromtimestamp(timeline.end_us / US_PER_S, tz=UTC)
+    _write_ground_truth(out_dir / GROUND_TRUTH, planted=planted, seed=seed, events=events,
+                        timeline=timeline, counts=counts, days=days,
+                        organizations=world.population.org_names.to_pylist())
+    pq.write_table(planted.labels, out_dir / GROUND_TRUTH_EVENTS, compression=COMPRESSION)
+    _write_indicators(out_dir / INDICATORS, planted)
+    return GenerateResult(
+        out_dir=out_dir, events=events, seed=seed, start=start, end=end, counts=counts,
+        planted_events=planted.events, activities=len(planted.activities), files=files,
+        ground_truth=out_dir / GROUND_TRUTH, ground_truth_events=out_dir / GROUND_TRUTH_EVENTS,
+        indicators=out_dir / INDICATORS, seconds=time.perf_counter() - t_start,
+    )
+
+
+def _write_datasets(
+    out_dir: Path, *, world_seed: int, events: int, planted: Planted, world: object,
+    batch_size: int, progress: Callable[[int], None] | None,
+) -> dict[str, int]:
+    from detect.generate.world import World
+
+    assert isinstance(world, World)
+    benign = events - planted.events
+    n_chunks = max(1, math.ceil(benign / CHUNK_EVENTS))
+    per_batch = max(1, round(batch_size / CHUNK_EVENTS))
+    batches = [range(b, min(b + per_batch, n_chunks)) for b in range(0, n_chunks, per_batch)]
+    tl = world.timeline
+    # batch b owns planted rows with bounds[b] <= ts < bounds[b + 1]
+    firsts = np.array([b.start * CHUNK_EVENTS / benign for b in batches[1:]], dtype=np.float64)
+    bounds = tl.at(firsts) if len(firsts) else np.empty(0, dtype=np.int64)
+    planted_ts = {ds: planted.rows[ds].column("@timestamp").cast(pa.int64()).to_numpy()
+                  for ds in DATASETS}
+    cuts = {ds: np.concatenate([[0], np.searchsorted(planted_ts[ds], bounds, side="left"),
+                                [len(planted_ts[ds])]]) for ds in DATASETS}
+
+    tmp = {ds: out_dir / f".{ds}.parquet.partial" for ds in DATASETS}
+    writers = {ds: pq.ParquetWriter(tmp[ds], CANONICAL_SCHEMA, compression=COMPRESSION)
+               for ds in DATASETS}
+    counts = dict.fromkeys(DATASETS, 0)
+    written = 0
+    pending: Future[None] | None = None
+
+    def write(tables: dict[str, pa.Table]) -> None:
+        for ds, table in tables.items():
+            if table.num_rows:
+                writers[ds].write_table(table, row_group_size=table.num_rows)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for b, chunk_ids in enumerate(batches):
+                parts: dict[str, list[pa.RecordBatch]] = {ds: [] for ds in DATASETS}
+                for j in chunk_ids:
+                    n = min(CHUNK_EVENTS, benign - j * CHUNK_EVENTS)
+                    q_lo, q_hi = j * CHUNK_EVENTS / benign, (j * CHUNK_EVENTS + n) / benign
+                    rng = np.random.default_rng([world_seed, 3, j])
+                    for ds, batch in benign_chunk(world, rng, n, q_lo, q_hi).items():
+                        parts[ds].append(batch)
+                tables: dict[str, pa.Table] = {}
+                for ds in DATASETS:
+                    lo, hi = int(cuts[ds][b]), int(cuts[ds][b + 1])
+                    table = pa.Table.from_batches(parts[ds])
+                    if hi > lo:
+                        table = pa.concat_tables([table, planted.rows[ds].slice(lo, hi - lo)])
+                    table = table.combine_chunks()
+                    table = table.take(pa.compute.sort_indices(
+                        table, sort_keys=[("@timestamp", "ascending")]))
+                    tables[ds] = to_canonical(table)
+                    counts[ds] += table.num_rows
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, tables)
+                written = sum(counts.values())
+                if progress is not None:
+                    progress(written)
+            if pending is not None:
+                pending.result()
+    finally:
+        for w in writers.values():
+            w.close()
+    for ds in DATASETS:
+        tmp[ds].replace(out_dir / f"{ds}.parquet")
+    assert written == events, (written, events)
+    return counts
+
+
+def _write_ground_truth(
+    path: Path, *, planted: Planted, seed: int, events: int, timeline: Timeline,
+    counts: dict[str, int], days: float, organizations: list[str],
+) -> None:
+    doc = {
+        "format": "detect-ground-truth/1",
+        "seed": seed,
+        "events": events,
+        "start": iso(timeline.start_us),
+        "end": iso(timeline.end_us),
+        "days": days,
+        "organizations": organizations,
+        "datasets": counts,
+        "planted_events": planted.events,
+        "activities": [a.to_json() for a in planted.activities],
+        "decoy_indicators": planted.decoys,
+    }
+    path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _write_indicators(path: Path, planted: Planted) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=INDICATOR_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for row in planted.indicators:
+            w.writerow(row)
