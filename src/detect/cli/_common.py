@@ -72,3 +72,32 @@ class Output:
 def obj(ctx: click.Context) -> Output:
     """The group's ``Output`` (created in the group callback)."""
     return ctx.find_object(Output) or Output.create(config=None, quiet=False, log_format=None)
+
+
+def _set(attr: str):
+    def callback(ctx: click.Context, _param: click.Parameter, value: object) -> None:
+        if value is None or value is False:
+            return
+        out = ctx.find_object(Output)
+        if out is None:
+            out = Output.create(config=None, quiet=False, log_format=None)
+            ctx.obj = out
+        setattr(out, attr, value)
+
+    return callback
+
+
+def output_options(command):
+    """``--config``, ``--quiet`` and ``--log-format`` also after the subcommand name."""
+    options = [
+        click.option("--config", type=click.Path(dir_okay=False), expose_value=False,
+                     callback=_set("config"), help="Settings file (TOML)."),
+        click.option("-q", "--quiet", is_flag=True, default=False, expose_value=False,
+                     callback=_set("quiet"), help="Print only errors and the final status."),
+        click.option("--log-format", type=click.Choice(["text", "json"]), expose_value=False,
+                     callback=_set("log_format"),
+                     help="Logs as text or as one JSON object per line (cron)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
 from detect.config import SEVERITIES
 from detect.errors import ConfigError
 
@@ -43,6 +43,7 @@ def parse_time(text: str | None) -> datetime | None:
               help="At most this many; 0 = all.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="table for people; json (one object per line) or csv.")
+@output_options
 @click.pass_context
 def command(ctx: click.Context, db: str | None, since: str | None, until: str | None,
             severity: str | None, rule: str | None, limit: int, fmt: str) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
 
 
 @click.command("generate", context_settings=CONTEXT_SETTINGS)
@@ -18,6 +18,7 @@ from detect.cli._common import CONTEXT_SETTINGS, obj
 @click.option("--days", type=float, default=1.0, show_default=True, help="Time span covered.")
 @click.option("--organizations", type=int, default=3, show_default=True,
               help="Member organisations contributing telemetry.")
+@output_options
 @click.pass_context
 def command(ctx: click.Context, events: int, seed: int, output: str, days: float,
             organizations: int) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
 from detect.cli._progress import file_progress
 from detect.cli._summary import print_summary
 
@@ -21,6 +21,7 @@ from detect.cli._summary import print_summary
 @click.option("--threads", type=int, help="Worker threads for the kernels. [default: 1]")
 @click.option("--engine", type=click.Choice(["local", "spark"]), help="[default: local]")
 @click.option("--spark-master", help="Spark master URL (with --engine spark).")
+@output_options
 @click.pass_context
 def command(ctx: click.Context, inputs: tuple[str, ...], output: str, **flags: object) -> int:
     """Match INPUTS against rules and indicators; write one row per (event, rule) hit.

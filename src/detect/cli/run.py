@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
 from detect.cli._progress import file_progress
 from detect.cli._summary import print_summary
 from detect.config import SEVERITIES
@@ -32,6 +32,7 @@ from detect.config import SEVERITIES
 @click.option("--observer", help="observer.name (sensor) for events that carry none.")
 @click.option("--metrics-textfile", type=click.Path(dir_okay=False),
               help="Write Prometheus metrics of this run to this file (node_exporter textfile).")
+@output_options
 @click.pass_context
 def command(ctx: click.Context, inputs: tuple[str, ...], **flags: object) -> int:
     """Detect over INPUTS (files, folders, globs) and store alerts in DuckDB.

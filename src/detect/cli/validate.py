@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from detect.cli._common import CONTEXT_SETTINGS, obj
+from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
 
 
 @click.command("validate", context_settings=CONTEXT_SETTINGS)
@@ -14,6 +14,7 @@ from detect.cli._common import CONTEXT_SETTINGS, obj
 @click.option("--batch-size", type=int, help="Events per batch while reading.")
 @click.option("--show", type=int, default=5, show_default=True,
               help="Rejected lines to show per file.")
+@output_options
 @click.pass_context
 def command(ctx: click.Context, inputs: tuple[str, ...], rules: tuple[str, ...],
             indicators: tuple[str, ...], batch_size: int | None, show: int) -> int:

@@ -1,0 +1,7 @@
+"""``python -m detect``: the same as the ``detect`` command."""
+
+import sys
+
+from detect.cli import main
+
+sys.exit(main())

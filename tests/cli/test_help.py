@@ -1,0 +1,46 @@
+"""Every command has help text with an example; usage errors exit 2 without a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from detect import __version__
+from detect.cli import cli, main
+
+COMMANDS = sorted(cli.commands)
+
+
+def test_commands_exist() -> None:
+    assert {"run", "match", "alerts", "validate", "generate"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_help_has_an_example(name: str) -> None:
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.output
+    assert f"detect {name}" in result.output
+
+
+def test_group_help_lists_exit_codes() -> None:
+    result = CliRunner().invoke(cli, ["-h"])
+    assert result.exit_code == 0
+    assert "Exit codes" in result.output
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--no-such-flag", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "No such option" in err
+    assert "Traceback" not in err
+
+
+def test_bad_setting_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "x", "--batch-size", "0"]) == 2
+    assert "batch_size must be" in capsys.readouterr().err
