@@ -1,0 +1,13 @@
+"""Benchmark settings shared by the suites: the row count comes from the environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def bench_rows() -> int:
+    """Rows per synthetic batch: ``DETECT_BENCH_ROWS`` (default 1,000,000)."""
+    return int(os.environ.get("DETECT_BENCH_ROWS", "1000000"))
