@@ -49,6 +49,14 @@ class InputError(DetectError):
     exit_code = 3
 
 
+class NotTelemetryError(InputError):
+    """A file that is not telemetry at all (unknown format, no event time).
+
+    Named explicitly it is an input error; met while walking a folder (a Zeek log
+    directory holds ``conn-summary`` reports, say) it is skipped and listed.
+    """
+
+
 class LockHeldError(DetectError):
     """Another run holds the database lock (exit 4)."""
 

@@ -22,7 +22,7 @@ from detect import __version__
 from detect.alerts import aggregate_hits, severity_at_least
 from detect.config import Settings
 from detect.engines import load_engines
-from detect.errors import InputError
+from detect.errors import InputError, NotTelemetryError
 from detect.hits import HITS_SCHEMA, EngineSet
 from detect.hits_context import EVIDENCE_COLUMNS, with_context
 from detect.pipeline import (
@@ -34,6 +34,7 @@ from detect.pipeline import (
     prepare_file,
     run_engines,
 )
+from detect.readers import InputFile
 from detect.rejects import RejectWriter, clean_stale
 from detect.store.runstore import new_run_id
 
@@ -113,10 +114,7 @@ def run(
                 try:
                     prepare_file(f, r, timer)
                 except InputError as e:
-                    if f.explicit or e.location is None or "unknown format" not in e.msg:
-                        r.status, r.error = "error", e.msg
-                    else:
-                        r.status, r.error = "not-telemetry", e.msg
+                    _failed(f, r, e)
             hashes = [r.content_hash for r in reports if r.content_hash]
             seen = store.seen_hashes(hashes) if not settings.reprocess else set()
         finally:
@@ -237,8 +235,8 @@ def _run_args(settings: Settings, summary: RunSummary) -> dict:
     return record
 
 
-def _process_file(f, r: FileReport, settings: Settings, rejects: RejectWriter, timer: Timer,
-                  engines: EngineSet, offset: int) -> tuple[list[pa.Table], int]:
+def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: RejectWriter,
+                  timer: Timer, engines: EngineSet, offset: int) -> tuple[list[pa.Table], int]:
     """One file through the pipeline; errors stop the file and drop its contributions."""
     contribs: list[pa.Table] = []
     start_offset = offset
@@ -260,10 +258,21 @@ def _process_file(f, r: FileReport, settings: Settings, rejects: RejectWriter, t
             offset += batch.num_rows
         r.status = "ok"
     except InputError as e:
-        r.status = "error"
-        r.error = str(e.msg) if e.location is None else f"{e.location}: {e.msg}"
+        _failed(f, r, e)
         return [], start_offset + r.events
     return contribs, offset
+
+
+def _failed(f: InputFile, r: FileReport, e: InputError) -> None:
+    """Record why a file stopped: an error, or (met in a folder walk) not telemetry."""
+    quiet_skip = isinstance(e, NotTelemetryError) and not f.explicit
+    r.status = "not-telemetry" if quiet_skip else "error"
+    where = e.location
+    if where is not None and (where.line is not None or where.column is not None):
+        detail = str(where).removeprefix(f"{r.path}, ")
+        r.error = f"{detail}: {e.msg}" if detail != r.path else e.msg
+    else:
+        r.error = e.msg
 
 
 def match(
@@ -297,9 +306,7 @@ def match(
             try:
                 prepare_file(f, r, timer)
             except InputError as e:
-                r.status = "error" if f.explicit or "unknown format" not in e.msg else (
-                    "not-telemetry")
-                r.error = e.msg
+                _failed(f, r, e)
                 continue
             progress.on_file_start(r)
             try:
@@ -313,7 +320,7 @@ def match(
                     offset += batch.num_rows
                 r.status = "ok"
             except InputError as e:
-                r.status, r.error = "error", e.msg
+                _failed(f, r, e)
             summary.events += r.events
             summary.rejects += r.rejects
             progress.on_file_done(r)

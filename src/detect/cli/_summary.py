@@ -11,13 +11,21 @@ from detect.runner import RunSummary
 
 def print_summary(out: Output, summary: RunSummary, settings: Settings, *, what: str) -> None:
     """Errors always; the summary unless quiet; JSON when asked."""
+    skipped = []
     for f in summary.files:
         if f.status == "error":
             out.log("input_error", f"{f.path}: {f.error}", level="error", settings=settings,
                     file=f.path)
         elif f.status == "not-telemetry":
-            out.log("skipped_file", f"skipped {f.path}: not a telemetry file ({f.error})",
-                    level="warning", settings=settings, file=f.path)
+            skipped.append(f.path)
+            if out.json_logs(settings):
+                out.log("skipped_file", f"skipped {f.path}: {f.error}", settings=settings,
+                        file=f.path, reason=f.error)
+    if skipped and not out.json_logs(settings):
+        names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
+                                          else "")
+        out.log("skipped_files", f"skipped {len(skipped)} file(s) in folders that are not "
+                f"telemetry: {names}", settings=settings)
     for note in summary.notes:
         out.log("note", note, settings=settings)
     for problem in summary.problems:

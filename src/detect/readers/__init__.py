@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pyarrow as pa
 
-from detect.errors import InputError, Location
+from detect.errors import InputError, Location, NotTelemetryError
 from detect.readers.base import ReadContext, Reject
 from detect.readers.source import read_head
 
@@ -67,7 +67,7 @@ def detect_format(path: Path) -> str:
         f"unknown format (starts with {preview!r}); expected Zeek TSV or JSON, Suricata EVE, "
         "OCSF, Parquet, Arrow IPC, CSV or NDJSON with an '@timestamp' field"
     )
-    raise InputError(msg, location=Location(str(path), 1))
+    raise NotTelemetryError(msg, location=Location(str(path), 1))
 
 
 @dataclass(frozen=True)

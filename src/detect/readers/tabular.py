@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.errors import Location, NotTelemetryError
 from detect.readers.base import ReadContext
 from detect.schema import CANONICAL_SCHEMA, COLUMNS, TIMESTAMP, conform
 
@@ -45,7 +46,7 @@ def check_mappable(ctx: ReadContext, schema: pa.Schema) -> None:
             f"no '@timestamp' column, so events cannot be placed in time (columns: {shown}); "
             "name the event time '@timestamp' (ECS)"
         )
-        raise ctx.error(msg, column="@timestamp")
+        raise NotTelemetryError(msg, location=Location(ctx.display, None, "@timestamp"))
 
 
 def _flatten(batch: pa.RecordBatch | pa.Table) -> dict[str, pa.Array]:
