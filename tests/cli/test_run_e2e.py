@@ -193,7 +193,7 @@ def test_sigkill_mid_run_leaves_the_database_unchanged(workdir: Path) -> None:
         _big_parquet(big / f"part{i}.parquet", 400_000, seed=i)
     proc = subprocess.Popen(
         [sys.executable, "-m", "detect", "run", "big", "--db", str(db),
-         "--batch-size", "20000"],
+         "--batch-size", "2000"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     lock = workdir / "alerts.duckdb.lock"
@@ -203,7 +203,7 @@ def test_sigkill_mid_run_leaves_the_database_unchanged(workdir: Path) -> None:
         if f'"pid": {proc.pid}' in text:
             break
         time.sleep(0.05)
-    time.sleep(1.0)  # well into reading the inputs
+    time.sleep(0.5)  # well into reading the inputs (small batches make the run long)
     assert proc.poll() is None, "the run finished before it could be killed; make the input larger"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
