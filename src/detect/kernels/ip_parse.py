@@ -191,6 +191,17 @@ def _parse_ips(
             continue
         s = offsets[row]
         e = offsets[row + 1]
+        # fast path: dotted IPv4, the common case, in one pass
+        v4 = _parse_v4(data, s, e)
+        if v4 >= 0:
+            out[row, 10] = 0xFF
+            out[row, 11] = 0xFF
+            out[row, 12] = (v4 >> 24) & 0xFF
+            out[row, 13] = (v4 >> 16) & 0xFF
+            out[row, 14] = (v4 >> 8) & 0xFF
+            out[row, 15] = v4 & 0xFF
+            valid[row] = True
+            continue
         pct = -1
         ok = e > s
         for i in range(s, e):
@@ -211,16 +222,7 @@ def _parse_ips(
             if ok:
                 ok = _parse_v6(data, s, pct, out, row, pstart, pend, vals, empty)
         elif ok:
-            v4 = _parse_v4(data, s, e)
-            if v4 >= 0:
-                out[row, 10] = 0xFF
-                out[row, 11] = 0xFF
-                out[row, 12] = (v4 >> 24) & 0xFF
-                out[row, 13] = (v4 >> 16) & 0xFF
-                out[row, 14] = (v4 >> 8) & 0xFF
-                out[row, 15] = v4 & 0xFF
-            else:
-                ok = _parse_v6(data, s, e, out, row, pstart, pend, vals, empty)
+            ok = _parse_v6(data, s, e, out, row, pstart, pend, vals, empty)
         valid[row] = ok
 
 
