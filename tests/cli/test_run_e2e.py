@@ -1,4 +1,4 @@
-"""``detect run`` end to end, as a cron job would run it: a subprocess, then read the DuckDB file."""
+"""``detect run`` end to end as cron runs it: a subprocess, then read the DuckDB file."""
 
 from __future__ import annotations
 
