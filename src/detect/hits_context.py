@@ -48,9 +48,18 @@ def rules_by_id(engines: EngineSet, hits: pa.Table) -> dict[str, RuleInfo]:
 
 
 def with_context(hits: pa.Table, batch: pa.RecordBatch, engines: EngineSet,
-                 local_index: pa.Array) -> pa.Table:
+                 local_index: pa.Array | pa.ChunkedArray) -> pa.Table:
     """``hits`` plus event columns (taken by ``local_index``) and rule metadata."""
-    events = pa.Table.from_batches([batch]).select(list(EVIDENCE_COLUMNS)).take(local_index)
+    from detect.enrich import community_id
+
+    if isinstance(local_index, pa.ChunkedArray):
+        local_index = local_index.combine_chunks()
+    hit_rows = batch.take(local_index)
+    # Community ID is computed here, for hit events only: at ingest it would cost
+    # about half a Parquet read (see detect.enrich)
+    i = hit_rows.schema.get_field_index("network.community_id")
+    hit_rows = hit_rows.set_column(i, hit_rows.schema.field(i), community_id(hit_rows))
+    events = pa.Table.from_batches([hit_rows]).select(list(EVIDENCE_COLUMNS))
     table = hits
     for name in events.column_names:
         table = table.append_column(name, events.column(name))

@@ -22,6 +22,14 @@ from detect.config import Settings, load_settings
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _console(*, stderr: bool) -> Console:
+    """Rich on a terminal; long unwrapped lines when piped, so grep and logs see whole lines."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    return Console(stderr=stderr, highlight=False, soft_wrap=not tty,
+                   width=None if tty else 200)
+
+
 @dataclass
 class Output:
     """Where a command writes: results to stdout, logs and progress to stderr."""
@@ -29,8 +37,8 @@ class Output:
     config: str | None
     quiet: bool
     log_format: str | None
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
-    out: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: _console(stderr=True))
+    out: Console = field(default_factory=lambda: _console(stderr=False))
 
     @classmethod
     def create(cls, *, config: str | None, quiet: bool, log_format: str | None) -> Output:

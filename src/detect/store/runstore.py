@@ -78,6 +78,7 @@ _SQL_SELECT_ALERTS = (
     "AND (?::TIMESTAMPTZ IS NULL OR first_seen <= ?::TIMESTAMPTZ) "
     "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], severity)) "
     "AND (?::VARCHAR IS NULL OR rule_id = ?::VARCHAR) "
+    "AND (?::VARCHAR IS NULL OR starts_with(rule_id, ?::VARCHAR)) "
     "ORDER BY last_seen DESC, alert_id LIMIT ?"
 )
 # Evidence arrives as a list of JSON objects; the tables keep one JSON array.
@@ -336,7 +337,8 @@ class Store:
     ) -> pa.Table:
         """Alerts active in [since, until] (by first/last seen), newest last-seen first.
 
-        ``min_severity`` keeps that level and above; ``rule`` is an exact rule id.
+        ``min_severity`` keeps that level and above; ``rule`` is an exact rule id, or
+        a prefix when it ends with ``*`` (``ioc:*``).
         """
         _aware(since, "since")
         _aware(until, "until")
@@ -344,7 +346,12 @@ class Store:
         if limit is not None and limit < 0:
             msg = f"limit must be zero or more, got {limit}"
             raise ValueError(msg)
-        params = [since, since, until, until, levels, levels, rule, rule, limit]
+        exact = prefix = None
+        if rule is not None and rule.endswith("*"):
+            prefix = rule.rstrip("*")
+        else:
+            exact = rule
+        params = [since, since, until, until, levels, levels, exact, exact, prefix, prefix, limit]
         try:
             return self.connection.sql(_SQL_SELECT_ALERTS, params=params).to_arrow_table()
         except duckdb.Error as e:

@@ -1,0 +1,147 @@
+"""The run from hits to alerts, with a stand-in engine (the real engines plug in the same way)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from detect.config import load_settings
+from detect.hits import HITS_SCHEMA, EngineSet, RuleInfo
+from detect.runner import match, run
+
+
+class PortEngine:
+    """Flags every event to destination port 53: one hit per event."""
+
+    kind = "sigma"
+
+    def match(self, batch: pa.RecordBatch) -> pa.Table:
+        mask = pc.fill_null(pc.equal(batch.column("destination.port"), 53), False)
+        idx = pc.indices_nonzero(mask).cast(pa.int64())
+        n = len(idx)
+        return pa.table(
+            [idx, pa.array(["test-dns-port"] * n), pa.array(["sigma"] * n),
+             pa.array(["destination.port"] * n)],
+            schema=HITS_SCHEMA,
+        )
+
+    def rule(self, rule_id: str) -> RuleInfo:
+        if rule_id != "test-dns-port":
+            raise KeyError(rule_id)
+        return RuleInfo(rule_id=rule_id, kind="sigma", title="DNS to port 53", severity="high",
+                        attack=("T1071.004",), author="detect tests")
+
+
+def write_events(path: Path, rows: list[tuple[str, str, int]]) -> None:
+    lines = [
+        json.dumps({"@timestamp": ts, "event.dataset": "conn", "source.ip": src,
+                    "source.port": 40000, "destination.ip": "8.8.8.8", "destination.port": port,
+                    "network.transport": "udp"})
+        for ts, src, port in rows
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_events(folder / "a.ndjson", [
+        ("2024-01-01T00:10:00Z", "10.0.0.1", 53),
+        ("2024-01-01T00:20:00Z", "10.0.0.1", 53),
+        ("2024-01-01T00:30:00Z", "10.0.0.2", 443),
+    ])
+    write_events(folder / "b.ndjson", [
+        ("2024-01-01T00:40:00Z", "10.0.0.1", 53),
+        ("2024-01-01T01:10:00Z", "10.0.0.1", 53),
+    ])
+    return folder
+
+
+def alerts(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "SELECT alert_id, rule_id, entity, severity, event_count, window_start, "
+            "first_seen, last_seen, attack, author, evidence FROM alerts ORDER BY window_start"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_hits_become_alerts_per_rule_entity_and_window(tmp_path: Path, logs: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    settings = load_settings(environ={}, flags={"db": db})
+    summary = run([str(logs)], settings, engines=EngineSet([PortEngine()]))
+    assert summary.status == "ok"
+    assert summary.hits == 4
+    assert summary.alerts_new == 2
+    rows = alerts(db)
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("test-dns-port", "10.0.0.1", "high", 3), ("test-dns-port", "10.0.0.1", "high", 1)]
+    assert rows[0][8] == ["T1071.004"]
+    assert rows[0][9] == "detect tests"
+    evidence = json.loads(rows[0][10])
+    assert evidence[0]["network.community_id"].startswith("1:")
+    assert evidence[0]["field"] == "destination.port"
+
+
+def test_alert_ids_are_deterministic_and_reruns_change_nothing(tmp_path: Path,
+                                                               logs: Path) -> None:
+    engines = EngineSet([PortEngine()])
+    first, second = tmp_path / "1.duckdb", tmp_path / "2.duckdb"
+    run([str(logs)], load_settings(environ={}, flags={"db": first}), engines=engines)
+    run([str(logs)], load_settings(environ={}, flags={"db": second}), engines=engines)
+    assert [r[0] for r in alerts(first)] == [r[0] for r in alerts(second)]
+    before = alerts(first)
+    again = run([str(logs)], load_settings(environ={}, flags={"db": first}), engines=engines)
+    assert (again.alerts_new, again.alerts_updated, again.events) == (0, 0, 0)
+    assert alerts(first) == before
+    forced = run([str(logs)], load_settings(environ={}, flags={"db": first, "reprocess": True}),
+                 engines=engines)
+    assert forced.events == 5
+    assert [r[4] for r in alerts(first)] == [r[4] for r in before]  # replaced, not added
+
+
+def test_a_new_file_adds_to_an_existing_alert(tmp_path: Path, logs: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    engines = EngineSet([PortEngine()])
+    run([str(logs)], load_settings(environ={}, flags={"db": db}), engines=engines)
+    write_events(logs / "c.ndjson", [("2024-01-01T00:50:00Z", "10.0.0.1", 53)])
+    summary = run([str(logs)], load_settings(environ={}, flags={"db": db}), engines=engines)
+    assert (summary.alerts_new, summary.alerts_updated) == (0, 1)
+    assert [r[4] for r in alerts(db)] == [4, 1]
+
+
+def test_fail_on_exits_1_only_at_or_above_the_threshold(tmp_path: Path, logs: Path) -> None:
+    engines = EngineSet([PortEngine()])
+    high = run([str(logs)], load_settings(environ={}, flags={"db": tmp_path / "h.duckdb",
+                                                             "fail_on": "high"}), engines=engines)
+    assert high.exit_code == 1
+    crit = run([str(logs)], load_settings(environ={}, flags={"db": tmp_path / "c.duckdb",
+                                                             "fail_on": "critical"}),
+               engines=engines)
+    assert crit.exit_code == 0
+
+
+def test_match_writes_event_indexes_across_files(tmp_path: Path, logs: Path) -> None:
+    out = tmp_path / "hits.parquet"
+    summary = match([str(logs)], out, load_settings(environ={}), engines=EngineSet([PortEngine()]))
+    hits = pq.read_table(out)
+    assert hits.schema == HITS_SCHEMA
+    assert summary.hits == 4
+    assert hits.column("event_index").to_pylist() == [0, 1, 3, 4]
+
+
+def test_match_without_engines_writes_an_empty_hits_file(tmp_path: Path, logs: Path) -> None:
+    out = tmp_path / "hits.parquet"
+    match([str(logs)], out, load_settings(environ={}), engines=EngineSet())
+    hits = pq.read_table(out)
+    assert hits.num_rows == 0
+    assert hits.schema == HITS_SCHEMA
