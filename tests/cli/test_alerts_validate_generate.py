@@ -100,8 +100,8 @@ def test_generate_then_run_and_match(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert truth["events"] == 2000
     db = tmp_path / "a.duckdb"
     assert main(["run", str(out), "--db", str(db), "--log-format", "json"]) == 0
-    finished = [json.loads(x) for x in capsys.readouterr().err.splitlines()
-                if '"run_finished"' in x][0]
+    finished = next(json.loads(x) for x in capsys.readouterr().err.splitlines()
+                if '"run_finished"' in x)
     assert finished["events"] == sum(truth["datasets"].values()) == 2000
     hits = tmp_path / "hits.parquet"
     assert main(["match", str(out), "-o", str(hits), "-q"]) == 0
