@@ -25,7 +25,7 @@ from detect.errors import DetectError
     envvar="DETECT_CONFIG",
     help="Settings file (TOML). Default: ./detect.toml when present.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final status.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),

@@ -101,7 +101,7 @@ def output_options(command):
         click.option("--config", type=click.Path(dir_okay=False), expose_value=False,
                      callback=_set("config"), help="Settings file (TOML)."),
         click.option("-q", "--quiet", is_flag=True, default=False, expose_value=False,
-                     callback=_set("quiet"), help="Print only errors and the final status."),
+                     callback=_set("quiet"), help="Print only warnings and errors."),
         click.option("--log-format", type=click.Choice(["text", "json"]), expose_value=False,
                      callback=_set("log_format"),
                      help="Logs as text or as one JSON object per line (cron)."),

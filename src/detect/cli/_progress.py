@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from typing import TYPE_CHECKING
 
 from detect.cli._common import Output
-from detect.pipeline import FileReport
-from detect.pipeline import Progress as PipelineProgress
+
+if TYPE_CHECKING:
+    from detect.pipeline import FileReport
+    from detect.pipeline import Progress as PipelineProgress
 
 
 @contextmanager
 def file_progress(out: Output, total_files: int | None = None) -> Iterator[PipelineProgress]:
     """Pipeline callbacks that drive a rich bar (files done, events so far)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from detect.pipeline import Progress as PipelineProgress
+
     if not out.interactive():
         yield PipelineProgress()
         return

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from detect.cli._common import Output
-from detect.config import Settings
-from detect.runner import RunSummary
+
+if TYPE_CHECKING:
+    from detect.config import Settings
+    from detect.runner import RunSummary
 
 
 def print_summary(out: Output, summary: RunSummary, settings: Settings, *, what: str) -> None:
