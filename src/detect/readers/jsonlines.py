@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,17 +60,32 @@ def _first_line(err: Exception) -> str:
     return re.sub(r" in row \d+$", "", text.removeprefix("JSON parse error: "))
 
 
+@dataclass(frozen=True)
+class LineFilter:
+    """Lines to leave unparsed: ``pattern`` found within the first ``window`` bytes.
+
+    Parsing is the cost of a JSON log; a sensor's bulky records that are skipped
+    anyway (Suricata ``stats``) are dropped before the parser sees them. Each dropped
+    line is reported to ``on_drop`` with its match, so it is counted, not lost.
+    """
+
+    pattern: re.Pattern[bytes]
+    on_drop: Callable[[re.Match[bytes]], None]
+    window: int = 256
+
+
 def iter_json_blocks(
     ctx: ReadContext,
     *,
     explicit_schema: pa.Schema | None = None,
+    line_filter: LineFilter | None = None,
 ) -> Iterator[JsonBlock]:
     """Yield the file's JSON lines as Arrow tables, one block of lines at a time.
 
     With ``explicit_schema`` only those fields are parsed (others ignored), so a
     heterogeneous log (Suricata EVE) parses into one fixed layout. Lines that are not
     a JSON object of that layout are rejected through ``ctx.reject``; blank lines are
-    skipped.
+    skipped, and so are lines ``line_filter`` drops.
     """
     if explicit_schema is not None:
         options = pj.ParseOptions(
@@ -100,14 +115,18 @@ def iter_json_blocks(
                     pending = data
                     continue
             block, pending = data[:cut], data[cut:]
-            yield from _blocks(ctx, block, line_base, options)
+            yield from _blocks(ctx, block, line_base, options, line_filter)
             line_base += block.count(b"\n")
             if at_eof:
                 return
 
 
 def _blocks(
-    ctx: ReadContext, buf: bytes, line_base: int, options: pj.ParseOptions
+    ctx: ReadContext,
+    buf: bytes,
+    line_base: int,
+    options: pj.ParseOptions,
+    line_filter: LineFilter | None = None,
 ) -> Iterator[JsonBlock]:
     arr = np.frombuffer(buf, dtype=np.uint8)
     nl = np.flatnonzero(arr == 10)
@@ -121,6 +140,8 @@ def _blocks(
     numbers = np.arange(line_base, line_base + len(starts), dtype=np.int64)
     nonblank = _nonblank(arr, starts, ends)
     starts, ends, numbers = starts[nonblank], ends[nonblank], numbers[nonblank]
+    if line_filter is not None and len(starts):
+        buf, starts, ends, numbers = _drop_lines(buf, starts, ends, numbers, line_filter)
     if not len(starts):
         return
     try:
@@ -139,6 +160,29 @@ def _blocks(
     keep = np.asarray(good, dtype=np.int64)
     table = _concat(ctx, tables, int(numbers[keep[0]]))
     yield JsonBlock(table, numbers[keep], buf, starts[keep], ends[keep])
+
+
+def _drop_lines(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, line_filter: LineFilter
+) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+    """The block without the lines the filter drops (reported as they go)."""
+    search = line_filter.pattern.search
+    window = line_filter.window
+    keep = np.ones(len(starts), dtype=np.bool_)
+    for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        m = search(buf, a, min(b, a + window))
+        if m is not None:
+            keep[i] = False
+            line_filter.on_drop(m)
+    if keep.all():
+        return buf, starts, ends, numbers
+    starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
+    kept = b"\n".join([buf[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+    lengths = ends - starts
+    new_starts = np.zeros(len(lengths), dtype=np.int64)
+    if len(lengths) > 1:
+        new_starts[1:] = np.cumsum(lengths[:-1] + 1)
+    return kept, new_starts, new_starts + lengths, numbers
 
 
 def _concat(ctx: ReadContext, tables: list[pa.Table], line: int) -> pa.Table:

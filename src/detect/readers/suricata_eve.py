@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detect.readers.base import ReadContext, Reject
-from detect.readers.jsonlines import JsonBlock, iter_json_blocks
+from detect.readers.jsonlines import JsonBlock, LineFilter, iter_json_blocks
 from detect.readers.source import open_binary, read_head
 from detect.schema import TIMESTAMP, conform
 
@@ -161,6 +161,11 @@ DATASETS: Mapping[str, str] = {
 }
 
 _EVE_KEY = re.compile(rb'"event_type"\s*:\s*"')
+# An event type that is skipped anyway: such lines (``stats`` is most of a sensor's
+# bytes) are counted and dropped before the JSON parser sees them.
+_UNMAPPED_TYPE = re.compile(
+    rb'"event_type"\s*:\s*"(?!(?:' + b"|".join(t.encode() for t in DATASETS) + rb')")([^"]+)"'
+)
 _TS_KEY = re.compile(rb'"timestamp"\s*:\s*"')
 
 
@@ -340,7 +345,11 @@ def iter_json_rows(ctx: ReadContext, schema: pa.Schema) -> Iterator[JsonRows]:
             return None
         return JsonRows(table, lines, lambda i: raws[i])
 
-    for block in iter_json_blocks(inner, explicit_schema=schema):
+    def dropped(m: re.Match[bytes]) -> None:
+        ctx.skipped[f"eve:{m.group(1).decode('utf-8', 'replace')}"] += 1
+
+    line_filter = LineFilter(_UNMAPPED_TYPE, dropped)
+    for block in iter_json_blocks(inner, explicit_schema=schema, line_filter=line_filter):
         extra = rescued()
         if extra is None:
             yield JsonRows(block.table, block.line_numbers, block.raw)
