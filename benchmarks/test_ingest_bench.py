@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from detect.enrich import enrich
-from detect.generate import generate
 from detect.readers import read_file
+from detect.synthetic import generate
 
 pytestmark = pytest.mark.benchmark
 

@@ -1,6 +1,6 @@
 """Regenerate ``data/samples/`` deterministically: run it, and the files come out the same.
 
-* ``generated/``: ``detect.generate`` with 20 000 events, seed 7 (Parquet, ground truth,
+* ``generated/``: ``detect.synthetic`` with 20 000 events, seed 7 (Parquet, ground truth,
   planted indicators).
 * ``indicators/``: the planted indicators as CSV and as a plain one-value-per-line list.
 * ``zeek/``: a Zeek TSV ``conn.log`` and ``dns.log`` and the same events as Zeek JSON
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detect.generate import generate
+from detect.synthetic import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS, SEED = 20_000, 7

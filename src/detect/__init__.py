@@ -26,9 +26,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from detect.generate import GenerateResult
     from detect.readers.base import Reject
     from detect.runner import RunSummary
+    from detect.synthetic import GenerateResult
     from detect.validate import ValidationReport
 
 
@@ -129,11 +129,11 @@ def generate(output: str | Path, *, events: int, seed: int = 1, **options: Any) 
     Examples
     --------
     >>> import detect, tempfile
-    >>> result = detect.generate(tempfile.mkdtemp(), events=5000, seed=3)
+    >>> result = detect.synthetic(tempfile.mkdtemp(), events=5000, seed=3)
     >>> result.events, sorted(result.counts)
     (5000, ['conn', 'dns', 'files', 'http', 'tls'])
     """
-    from detect.generate import generate as _generate
+    from detect.synthetic import generate as _generate
 
     return _generate(Path(output), events=events, seed=seed, **options)
 

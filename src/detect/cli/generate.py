@@ -34,7 +34,7 @@ def command(ctx: click.Context, events: int, seed: int, output: str, days: float
       detect generate --events 1000000 --seed 7 -o gen/
       detect run gen/ --indicators gen/indicators.csv
     """
-    from detect.generate import generate
+    from detect.synthetic import generate
 
     out = obj(ctx)
     written = [0]

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detect.errors import ConfigError
-from detect.generate.attacks import Planted, check_budget, iso, plant_attacks
-from detect.generate.benign import benign_chunk
-from detect.generate.records import DATASETS, to_canonical
-from detect.generate.timeline import US_PER_S, Timeline
-from detect.generate.world import build_world
 from detect.schema import CANONICAL_SCHEMA
+from detect.synthetic.attacks import Planted, check_budget, iso, plant_attacks
+from detect.synthetic.benign import benign_chunk
+from detect.synthetic.records import DATASETS, to_canonical
+from detect.synthetic.timeline import US_PER_S, Timeline
+from detect.synthetic.world import build_world
 
 CHUNK_EVENTS = 65_536
 MIN_EVENTS = 1_000
@@ -103,7 +103,7 @@ def generate(
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from detect.generate import generate
+    >>> from detect.synthetic import generate
     >>> r = generate(Path(tempfile.mkdtemp()), events=5_000, seed=1)
     >>> r.events, sum(r.counts.values())
     (5000, 5000)
@@ -143,7 +143,7 @@ def _write_datasets(
     out_dir: Path, *, world_seed: int, events: int, planted: Planted, world: object,
     batch_size: int, progress: Callable[[int], None] | None,
 ) -> dict[str, int]:
-    from detect.generate.world import World
+    from detect.synthetic.world import World
 
     assert isinstance(world, World)
     benign = events - planted.events

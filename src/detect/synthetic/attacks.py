@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from detect.generate.domains import public_ipv4
-from detect.generate.flows import Host, Recorder
-from detect.generate.population import SERVICES, org_ip4
-from detect.generate.records import DATASET_SCHEMAS, DATASETS, hex_strings, ipv4_strings
-from detect.generate.timeline import US_PER_S
-from detect.generate.world import World
+from detect.synthetic.domains import public_ipv4
+from detect.synthetic.flows import Host, Recorder
+from detect.synthetic.population import SERVICES, org_ip4
+from detect.synthetic.records import DATASET_SCHEMAS, DATASETS, hex_strings, ipv4_strings
+from detect.synthetic.timeline import US_PER_S
+from detect.synthetic.world import World
 
 ATTACK_TECHNIQUES: dict[str, list[str]] = {
     "ioc_contact": ["T1071"],

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detect.generate.records import hex_strings, ipv4_strings, vocab
-from detect.generate.sampling import AliasTable
+from detect.synthetic.records import hex_strings, ipv4_strings, vocab
+from detect.synthetic.sampling import AliasTable
 
 POPULAR: tuple[str, ...] = (
     "google.com", "microsoft.com", "windowsupdate.com", "office.com", "apple.com",

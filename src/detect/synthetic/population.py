@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from detect.generate.records import PROTOCOLS, TRANSPORTS, hex_strings, ipv4_strings, vocab
-from detect.generate.sampling import AliasTable
+from detect.synthetic.records import PROTOCOLS, TRANSPORTS, hex_strings, ipv4_strings, vocab
+from detect.synthetic.sampling import AliasTable
 
 USER_AGENTS: tuple[str, ...] = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

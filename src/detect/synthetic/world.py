@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detect.generate.domains import DomainCatalog, build_domains
-from detect.generate.population import Population, build_population
-from detect.generate.records import ipv4_strings, vocab
-from detect.generate.timeline import Timeline
+from detect.synthetic.domains import DomainCatalog, build_domains
+from detect.synthetic.population import Population, build_population
+from detect.synthetic.records import ipv4_strings, vocab
+from detect.synthetic.timeline import Timeline
 
 _PATH_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("/", "text/html"),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from detect.generate.records import DATASETS
 from detect.schema import CANONICAL_SCHEMA
+from detect.synthetic.records import DATASETS
 
 
 def test_samples_are_small_and_canonical(samples: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from detect.generate.records import dataset_batch, random_tokens
+from detect.synthetic.records import dataset_batch, random_tokens
 
 StrLike = str | Sequence[str | None] | pa.Array | None
 

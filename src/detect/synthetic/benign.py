@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detect.generate.records import (
+from detect.synthetic.records import (
     CONN_STATES,
     HTTP_VERSIONS,
     PROTOCOLS,
@@ -31,7 +31,7 @@ from detect.generate.records import (
     take,
     vocab,
 )
-from detect.generate.world import World
+from detect.synthetic.world import World
 
 HTTPS, HTTP, DNS_ONLY, INTERNAL, EXT_UDP = range(5)
 KIND_P = np.array([0.40, 0.08, 0.17, 0.25, 0.10])

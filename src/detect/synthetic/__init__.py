@@ -7,6 +7,6 @@ and files events in the canonical schema to Parquet, and writes the ground truth
 data whose answers are known.
 """
 
-from detect.generate.api import CHUNK_EVENTS, GenerateResult, generate
+from detect.synthetic.api import CHUNK_EVENTS, GenerateResult, generate
 
 __all__ = ["CHUNK_EVENTS", "GenerateResult", "generate"]

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from detect.errors import ConfigError
-from detect.generate import CHUNK_EVENTS, generate
-from detect.generate.records import DATASETS
 from detect.schema import CANONICAL_SCHEMA
+from detect.synthetic import CHUNK_EVENTS, generate
+from detect.synthetic.records import DATASETS
 
 EVENTS = 6_000
 
