@@ -129,7 +129,7 @@ def generate(output: str | Path, *, events: int, seed: int = 1, **options: Any) 
     Examples
     --------
     >>> import detect, tempfile
-    >>> result = detect.synthetic(tempfile.mkdtemp(), events=5000, seed=3)
+    >>> result = detect.generate(tempfile.mkdtemp(), events=5000, seed=3)
     >>> result.events, sorted(result.counts)
     (5000, ['conn', 'dns', 'files', 'http', 'tls'])
     """
