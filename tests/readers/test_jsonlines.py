@@ -106,3 +106,16 @@ def test_line_filter_drops_and_counts_before_parsing(tmp_path: Path) -> None:
     assert lines == [1, 4]
     assert dropped == {"stats": 1, "broken": 1}
     assert [r.line for r in rejects] == [5]
+
+
+def test_truncated_gzip_stops_the_file_naming_the_last_good_line(tmp_path: Path) -> None:
+    from detect.errors import InputError
+
+    data = gzip.compress(b"".join(b'{"i":%d}\n' % i for i in range(200_000)))
+    p = tmp_path / "cut.json.gz"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cannot read after line") as e:
+        for _ in iter_json_blocks(ReadContext(p, batch_size=1000)):
+            pass
+    assert e.value.location.path == str(p)
+    assert e.value.location.line > 1

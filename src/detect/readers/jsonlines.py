@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from detect.readers.base import ReadContext, Reject
-from detect.readers.source import open_binary
+from detect.readers.source import iter_line_blocks
 
 MIN_BLOCK_BYTES = 1 << 20
 MAX_BLOCK_BYTES = 64 << 20
@@ -93,32 +93,8 @@ def iter_json_blocks(
         )
     else:
         options = pj.ParseOptions(unexpected_field_behavior="infer")
-    block_bytes = block_bytes_for(ctx.batch_size)
-    line_base = 1  # line number of the first line in `pending`
-    pending = b""
-    with open_binary(ctx.path) as f:
-        while True:
-            try:
-                chunk = f.read(block_bytes)
-            except (OSError, EOFError) as e:
-                msg = f"cannot read after line {line_base}: {e}"
-                raise ctx.error(msg) from e
-            at_eof = not chunk
-            data = pending + chunk
-            if not data:
-                return
-            if at_eof:
-                cut = len(data)
-            else:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:  # one line longer than the block: read on
-                    pending = data
-                    continue
-            block, pending = data[:cut], data[cut:]
-            yield from _blocks(ctx, block, line_base, options, line_filter)
-            line_base += block.count(b"\n")
-            if at_eof:
-                return
+    for block, line_base in iter_line_blocks(ctx.path, block_bytes_for(ctx.batch_size)):
+        yield from _blocks(ctx, block, line_base, options, line_filter)
 
 
 def _blocks(

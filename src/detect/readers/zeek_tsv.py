@@ -39,7 +39,7 @@ import pyarrow.csv as pcsv
 
 from detect.readers import zeek_fields as zf
 from detect.readers.base import ReadContext, Reject
-from detect.readers.source import open_binary
+from detect.readers.source import iter_line_blocks
 from detect.schema import RowProblem
 
 MIN_BLOCK_BYTES = 1 << 20
@@ -165,32 +165,8 @@ class _TsvReader:
         self.block_bytes = _clamp(ctx.batch_size * _BYTES_PER_ROW_GUESS)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        line = 1  # line number of the first line of `pending`
-        pending = b""
-        with open_binary(self.ctx.path) as f:
-            while True:
-                try:
-                    chunk = f.read(self.block_bytes)
-                except (OSError, EOFError) as e:
-                    msg = f"cannot read after line {line}: {e}"
-                    raise self.ctx.error(msg) from e
-                at_eof = not chunk
-                data = pending + chunk if pending else chunk
-                if not data:
-                    return
-                if at_eof:
-                    cut = len(data)
-                else:
-                    cut = data.rfind(b"\n") + 1
-                    if cut == 0:  # one line longer than the block: read on
-                        pending = data
-                        continue
-                text, pending = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-                newlines = text.count(b"\n")
-                yield from self._text(text, line, newlines)
-                line += newlines
-                if at_eof:
-                    return
+        for text, line in iter_line_blocks(self.ctx.path, self.block_bytes):
+            yield from self._text(text, line, text.count(b"\n"))
 
     def _text(self, text: bytes, line: int, newlines: int) -> Iterator[pa.RecordBatch]:
         """Split whole lines into ``#`` lines (handled here) and runs of data lines."""
