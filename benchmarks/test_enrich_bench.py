@@ -12,8 +12,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -23,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from _timing import best as _best
 from detect import arrow_buffers as ab
 from detect.enrich import community_id, enrich, ip_to_bin, registered_domain
 from detect.kernels.community_id import community_id as community_id_kernel
@@ -31,13 +30,6 @@ from detect.schema import conform
 pytestmark = pytest.mark.benchmark
 
 
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _ip_text(rng: np.random.Generator, n: int) -> pa.Array:

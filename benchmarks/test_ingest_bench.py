@@ -15,7 +15,6 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -23,6 +22,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from _timing import best as _best
 from detect.enrich import enrich
 from detect.readers import read_file
 from detect.synthetic import generate
@@ -40,13 +40,6 @@ def _generated(events: int, seed: int) -> Path:
     return out
 
 
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 @pytest.fixture(scope="module")

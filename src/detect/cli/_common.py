@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 
 from detect.config import Settings, load_settings
+from detect.errors import ConfigError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -75,6 +76,13 @@ class Output:
         """A progress bar only for a person at a terminal."""
         return (sys.stderr.isatty() and not self.quiet and not self.json_logs()
                 and os.environ.get("CI") is None)
+
+
+def require_local_engine(settings: Settings) -> None:
+    """``--engine spark`` is part of the flag contract, but no Spark engine is built yet."""
+    if settings.engine != "local":
+        msg = f"the {settings.engine} engine is not available in this build; use --engine local"
+        raise ConfigError(msg)
 
 
 def obj(ctx: click.Context) -> Output:

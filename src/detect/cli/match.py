@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
+from detect.cli._common import CONTEXT_SETTINGS, obj, output_options, require_local_engine
 from detect.cli._progress import file_progress
 from detect.cli._summary import print_summary
 
@@ -39,10 +39,7 @@ def command(ctx: click.Context, inputs: tuple[str, ...], output: str, **flags: o
 
     out = obj(ctx)
     settings = out.settings(**flags)
-    if settings.engine == "spark":
-        out.log("unsupported", "the spark engine is not available in this build; use "
-                "--engine local", level="error", settings=settings)
-        return 2
+    require_local_engine(settings)
     with file_progress(out) as progress:
         summary = match(list(inputs), Path(output), settings, progress=progress)
     print_summary(out, summary, settings, what="match")
