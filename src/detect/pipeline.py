@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -81,7 +82,7 @@ def _fill_defaults(batch: pa.RecordBatch, path: str, settings: Settings) -> pa.R
         current = batch.column(i)
         typ = CANONICAL_SCHEMA.field(name).type
         fill = pa.DictionaryArray.from_arrays(
-            pa.array([0] * n, type=pa.int32()), pa.array([value], type=pa.string())
+            pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], type=pa.string())
         ).cast(typ)
         if name != "log.file.path" and current.null_count < n:
             if current.null_count == 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -175,14 +176,27 @@ def _reason(target: pa.DataType, err: Exception) -> str:
 
 
 def find_bad_rows(name: str, arr: pa.Array, target: pa.DataType) -> list[RowProblem]:
-    """Rows of ``arr`` that cannot be cast to ``target`` (slow path, only after a failed cast)."""
-    problems = []
-    for i in range(len(arr)):
-        piece = arr.slice(i, 1)
+    """Rows of ``arr`` that cannot be cast to ``target`` (only after a failed cast).
+
+    Bisects: halves that cast are cleared at once, so a batch with a few bad values
+    costs a few dozen casts, not one per row.
+    """
+    problems: list[RowProblem] = []
+
+    def search(lo: int, hi: int) -> None:
+        piece = arr.slice(lo, hi - lo)
         try:
             _cast_column(name, piece, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, OverflowError) as e:
-            problems.append(RowProblem(i, name, str(piece[0].as_py()), _reason(target, e)))
+            if hi - lo == 1:
+                problems.append(RowProblem(lo, name, str(piece[0].as_py()), _reason(target, e)))
+                return
+            mid = (lo + hi) // 2
+            search(lo, mid)
+            search(mid, hi)
+
+    if len(arr):
+        search(0, len(arr))
     return problems
 
 
@@ -218,12 +232,9 @@ def conform(
                 raise
             bad = find_bad_rows(field.name, arr, field.type)
             problems.extend(bad)
-            mask = pa.array([True] * len(arr))
-            if bad:
-                keep = [True] * len(arr)
-                for p in bad:
-                    keep[p.row] = False
-                mask = pa.array(keep)
+            keep = np.ones(len(arr), dtype=np.bool_)
+            keep[[p.row for p in bad]] = False
+            mask = pa.array(keep)
             # cast what is castable; the bad rows are dropped below
             arrays[field.name] = _cast_column(
                 field.name, pc.if_else(mask, arr, pa.nulls(len(arr), arr.type)), field.type
@@ -238,7 +249,7 @@ def conform(
     if problems:
         assert on_bad_rows is not None
         on_bad_rows(problems)
-        bad_rows = {p.row for p in problems}
-        keep = pa.array([i not in bad_rows for i in range(num_rows)])
-        batch = batch.filter(keep)
+        keep = np.ones(num_rows, dtype=np.bool_)
+        keep[[p.row for p in problems]] = False
+        batch = batch.filter(pa.array(keep))
     return batch
