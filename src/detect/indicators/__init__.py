@@ -1,0 +1,1 @@
+"""Indicators of compromise: feed formats, normalisation, suppression and the compiled index."""
