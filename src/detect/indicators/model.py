@@ -64,6 +64,26 @@ class FeedProblem:
         return f"{where}: {self.reason}" + (f" ({self.raw[:80]!r})" if self.raw else "")
 
 
+@dataclass(frozen=True)
+class FeedOptions:
+    """How to read one feed; every field has a sensible default.
+
+    ``source`` names the feed in alerts (default: the file name without suffixes).
+    ``column`` picks the value column of a header-in-comment CSV (abuse.ch exports).
+    ``kind`` forces the indicator type of a plain list (default: inferred per line).
+    ``context`` also loads MISP attributes with ``to_ids`` off (default: only
+    detection attributes; context attributes are counted in ``skipped``).
+    ``severity`` and ``confidence`` apply where the feed itself says nothing.
+    """
+
+    source: str | None = None
+    column: str | None = None
+    kind: str | None = None
+    context: bool = False
+    severity: str | None = None
+    confidence: int | None = None
+
+
 @dataclass
 class LoadResult:
     """What one feed gave: indicators, problems, and entries skipped on purpose (counted)."""
