@@ -16,6 +16,7 @@ from detect.store.migrations import MIGRATIONS, Migration
 from detect.store.runstore import (
     ALERT_COLUMNS,
     CommitResult,
+    IndicatorSetRecord,
     InputRecord,
     RunRecord,
     RunStatus,
@@ -28,6 +29,7 @@ __all__ = [
     "ALERT_COLUMNS",
     "MIGRATIONS",
     "CommitResult",
+    "IndicatorSetRecord",
     "InputRecord",
     "Migration",
     "RunLock",

@@ -126,11 +126,36 @@ CREATE TABLE alert_contributions (
 CREATE INDEX alert_contributions_input_hash ON alert_contributions (input_hash);
 """
 
+_INDICATOR_SETS = """
+CREATE TABLE indicator_sets (
+    index_hash   VARCHAR PRIMARY KEY,
+    built_at     TIMESTAMPTZ NOT NULL,
+    feeds        JSON,
+    indicators   BIGINT NOT NULL,
+    by_type      JSON,
+    suppressed   BIGINT NOT NULL,
+    problems     VARCHAR[]
+);
+CREATE TABLE indicator_suppressions (
+    index_hash   VARCHAR NOT NULL,
+    type         VARCHAR NOT NULL,
+    value        VARCHAR NOT NULL,
+    port         INTEGER,
+    sources      VARCHAR[],
+    list_name    VARCHAR NOT NULL,
+    list_entry   VARCHAR,
+    match        VARCHAR
+);
+CREATE INDEX indicator_suppressions_hash ON indicator_suppressions (index_hash);
+ALTER TABLE runs ADD COLUMN index_hash VARCHAR;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_runs", _RUNS),
     Migration("0002_inputs", _INPUTS),
     Migration("0003_alerts", _ALERTS),
     Migration("0004_alert_contributions", _CONTRIBUTIONS),
+    Migration("0005_indicator_sets", _INDICATOR_SETS),
 )
 
 _CREATE_TABLE = """

@@ -186,6 +186,24 @@ class RunRecord:
     errors: Sequence[str] = ()
     args: Mapping[str, Any] = field(default_factory=dict)
     version: str | None = None
+    index_hash: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndicatorSetRecord:
+    """The compiled indicator set a run matched with; stored once per distinct set.
+
+    ``suppressed`` lists every indicator a warninglist or allowlist removed, with the
+    list that removed it (columns of ``indicator_suppressions`` but ``index_hash``).
+    """
+
+    index_hash: str
+    built_at: datetime
+    feeds: Sequence[Mapping[str, Any]] = ()
+    indicators: int = 0
+    by_type: Mapping[str, int] = field(default_factory=dict)
+    problems: Sequence[str] = ()
+    suppressed: pa.Table | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -377,6 +395,7 @@ class Store:
         contributions: pa.Table | Sequence[Mapping[str, Any]],
         *,
         replace_inputs: bool = False,
+        indicator_set: IndicatorSetRecord | None = None,
     ) -> CommitResult:
         """Write a whole run in one transaction: run row, inputs, contributions, alerts.
 
@@ -398,6 +417,8 @@ class Store:
         try:
             with _registered(con, table):
                 result = self._write(con, record, inputs, replace_inputs=replace_inputs, t0=t0)
+                if indicator_set is not None:
+                    self._write_indicator_set(con, indicator_set)
             con.commit()
         except duckdb.Error as e:
             con.rollback()
@@ -503,6 +524,36 @@ class Store:
             ],
         )
 
+    def _write_indicator_set(self, con: duckdb.DuckDBPyConnection,
+                             s: IndicatorSetRecord) -> None:
+        """Record the indicator set and its suppressions, once per distinct set."""
+        known = con.execute("SELECT count(*) FROM indicator_sets WHERE index_hash = ?",
+                            [s.index_hash]).fetchone()
+        if known and known[0]:
+            return
+        removed = 0 if s.suppressed is None else s.suppressed.num_rows
+        con.execute(
+            "INSERT INTO indicator_sets (index_hash, built_at, feeds, indicators, by_type, "
+            "suppressed, problems) VALUES (?, ?, ?::JSON, ?, ?::JSON, ?, ?::VARCHAR[])",
+            [s.index_hash, s.built_at, json.dumps(list(s.feeds), default=str, sort_keys=True),
+             s.indicators, json.dumps(dict(s.by_type), sort_keys=True), removed,
+             list(s.problems)],
+        )
+        if removed:
+            table = s.suppressed
+            assert table is not None
+            staged = table.select(
+                ["type", "value", "port", "sources", "list_name", "list_entry", "match"]
+            )
+            con.register("_detect_suppressed", staged)
+            try:
+                con.execute(
+                    "INSERT INTO indicator_suppressions SELECT ?, type, value, port, sources, "
+                    "list_name, list_entry, match FROM _detect_suppressed", [s.index_hash]
+                )
+            finally:
+                con.unregister("_detect_suppressed")
+
     def _write_run(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -518,9 +569,9 @@ class Store:
             "INSERT INTO runs (run_id, started_at, finished_at, status, inputs, inputs_skipped, "
             "events_read, events_rejected, bytes_read, read_seconds, enrich_seconds, "
             "match_seconds, store_seconds, compile_seconds, stage_seconds, rejects_path, "
-            "errors, alerts_new, alerts_updated, args, version) "
+            "errors, alerts_new, alerts_updated, args, version, index_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, ?, ?::VARCHAR[], ?, ?, "
-            "?::JSON, ?)",
+            "?::JSON, ?, ?)",
             [
                 record.run_id,
                 record.started_at,
@@ -543,6 +594,7 @@ class Store:
                 updated,
                 json.dumps(dict(record.args), sort_keys=True, default=str),
                 record.version,
+                record.index_hash,
             ],
         )
 
