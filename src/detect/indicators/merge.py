@@ -1,0 +1,83 @@
+"""One row per indicator, however many feeds carry it, and the severity its alerts get.
+
+The same value from several feeds is one indicator: the highest confidence, the
+union of sources and tags, the widest validity (a feed that gives no bound makes it
+unbounded), and the highest severity any feed gave. Context-only rows (MISP
+``to_ids`` off) stay context unless some feed lists the value for detection.
+
+Alert severity of an indicator (documented in the README):
+
+1. the highest severity a feed gave; without one, ``medium``;
+2. confidence adjusts it: below 30 lowers one level, 90 or more raises one level
+   (never above ``critical``, never below ``informational``);
+3. a context-only indicator (``to_ids`` false) is ``informational``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from detect.indicators.model import INDICATOR_SCHEMA, SEVERITIES
+
+MERGED_SCHEMA = pa.schema(
+    [
+        pa.field("type", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("port", pa.uint16()),
+        pa.field("sources", pa.list_(pa.string())),
+        pa.field("confidence", pa.int16()),
+        pa.field("severity", pa.string(), nullable=False),  # the derived alert severity
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("valid_from", INDICATOR_SCHEMA.field("valid_from").type),
+        pa.field("valid_until", INDICATOR_SCHEMA.field("valid_until").type),
+        pa.field("to_ids", pa.bool_()),
+        pa.field("description", pa.string()),
+        pa.field("origins", pa.list_(pa.string())),
+    ]
+)
+
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def merge(indicators: pa.Table) -> pa.Table:
+    """Merge rows of ``INDICATOR_SCHEMA`` into one row per (type, value, port)."""
+    if indicators.num_rows == 0:
+        return MERGED_SCHEMA.empty_table()
+    df = pl.from_arrow(indicators.select(INDICATOR_SCHEMA.names))
+    assert isinstance(df, pl.DataFrame)
+    rank = pl.col("severity").replace_strict(_RANK, default=None, return_dtype=pl.Int8)
+    merged = (
+        df.with_columns(rank.alias("_rank"), pl.col("to_ids").fill_null(True))
+        .group_by(["type", "value", "port"], maintain_order=True)
+        .agg(
+            pl.col("source").unique(maintain_order=True).alias("sources"),
+            pl.col("confidence").max(),
+            pl.col("_rank").max(),
+            pl.col("tags").list.explode(keep_nulls=False, empty_as_null=False)
+            .unique(maintain_order=True).alias("tags"),
+            # a missing bound on any row makes the merged bound open
+            pl.when(pl.col("valid_from").null_count() > 0).then(None)
+            .otherwise(pl.col("valid_from").min()).alias("valid_from"),
+            pl.when(pl.col("valid_until").null_count() > 0).then(None)
+            .otherwise(pl.col("valid_until").max()).alias("valid_until"),
+            pl.col("to_ids").any(),
+            pl.col("description").drop_nulls().first(),
+            pl.col("origin").drop_nulls().unique(maintain_order=True).head(5).alias("origins"),
+        )
+    )
+    base = pl.col("_rank").fill_null(_RANK["medium"])
+    conf = pl.col("confidence")
+    adjusted = (
+        pl.when(conf.is_not_null() & (conf < 30)).then(base - 1)
+        .when(conf.is_not_null() & (conf >= 90)).then(base + 1)
+        .otherwise(base)
+        .clip(0, len(SEVERITIES) - 1)
+    )
+    final = pl.when(pl.col("to_ids")).then(adjusted).otherwise(_RANK["informational"])
+    names = pl.Series(SEVERITIES)
+    merged = merged.with_columns(
+        final.map_batches(lambda s: names.gather(s.cast(pl.UInt32)), return_dtype=pl.String)
+        .alias("severity")
+    ).drop("_rank")
+    return merged.select(MERGED_SCHEMA.names).to_arrow().cast(MERGED_SCHEMA)
