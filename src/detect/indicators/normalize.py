@@ -32,6 +32,10 @@ HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "ja3": 32, "ja3s": 32}
 DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+# dotted-quad IPv4 already in ``ipaddress``'s canonical form (no leading zeros): the
+# common case of every IP feed, answered without building an ``ipaddress`` object
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _DEFANG = (("hxxps://", "https://"), ("hxxp://", "http://"), ("[.]", "."), ("(.)", "."),
@@ -53,8 +57,11 @@ def refang(text: str) -> str:
 
 def normalize_ip(text: str) -> str:
     """Canonical IP text; IPv4-mapped IPv6 is written as IPv4."""
+    stripped = text.strip()
+    if _IPV4.fullmatch(stripped):
+        return stripped
     try:
-        ip = ipaddress.ip_address(text.strip())
+        ip = ipaddress.ip_address(stripped)
     except ValueError:
         msg = f"not an IP address: {text!r}"
         raise NormalizeError(msg) from None
@@ -100,6 +107,9 @@ def normalize_domain(text: str) -> str:
         raise NormalizeError(msg)
     if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
         msg = f"not a domain name: {text!r}"
+        raise NormalizeError(msg)
+    if labels[-1].isdigit():  # no top-level domain is numeric: a malformed IP (01.2.3.4)
+        msg = f"not a domain name nor an IP address (numeric last label): {text!r}"
         raise NormalizeError(msg)
     return name
 
@@ -197,10 +207,11 @@ def infer(value: str) -> tuple[str, str]:
             msg = f"neither a network nor a host/path: {value!r}"
             raise NormalizeError(msg) from None
         return "url", normalize_url(text)
-    try:
-        return "ip", normalize_ip(text)
-    except NormalizeError:
-        pass
+    if ":" in text or _IPV4.fullmatch(text):  # no other text can be an IP address
+        try:
+            return "ip", normalize_ip(text)
+        except NormalizeError:
+            pass
     lowered = text.lower()
     if _HEX.match(lowered):
         for kind, n in (("md5", 32), ("sha1", 40), ("sha256", 64)):
