@@ -196,17 +196,24 @@ def infer(value: str) -> tuple[str, str]:
     if "://" in text:
         return "url", normalize_url(text)
     if "/" in text:
-        head = text.split("/", 1)[0]
         try:
             return normalize_cidr(text)
         except NormalizeError:
-            pass
+            head, _, tail = text.partition("/")
+            if tail.isdigit() and (_IPV4.fullmatch(head) or ":" in head):
+                raise  # 1.2.3.4/33 is a broken network, not a URL
+        # host[:port]/path: the host is a domain or an IP (46.28.202.77/x.php, [::1]:8080/)
         try:
-            normalize_domain(head)
+            url = normalize_url(text)
+            host = urlsplit(url).hostname or ""
+            if _IPV4.fullmatch(host) or ":" in host:
+                normalize_ip(host)
+            else:
+                normalize_domain(host)
         except NormalizeError:
             msg = f"neither a network nor a host/path: {value!r}"
             raise NormalizeError(msg) from None
-        return "url", normalize_url(text)
+        return "url", url
     if ":" in text or _IPV4.fullmatch(text):  # no other text can be an IP address
         try:
             return "ip", normalize_ip(text)
