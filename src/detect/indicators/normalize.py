@@ -200,7 +200,7 @@ def infer(value: str) -> tuple[str, str]:
             return normalize_cidr(text)
         except NormalizeError:
             head, _, tail = text.partition("/")
-            if tail.isdigit() and (_IPV4.fullmatch(head) or ":" in head):
+            if tail.isdigit() and (_IPV4.fullmatch(head) or head.count(":") >= 2):
                 raise  # 1.2.3.4/33 is a broken network, not a URL
         # host[:port]/path: the host is a domain or an IP (46.28.202.77/x.php, [::1]:8080/)
         try:
