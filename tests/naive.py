@@ -80,3 +80,73 @@ def registered_domain(name: str | None) -> str | None:
     except ValueError:
         return _PSL.privatesuffix(host)
     return None
+
+
+# --- indicator matching kernels (detect.kernels.ip_set, prefix_match, string_set, domain_suffix)
+
+
+def ip_set_ids(values: list[bytes | None], keys: list[bytes | None], ids: list[int]) -> list[int]:
+    """Id of the first key equal to each 16-byte value; -1 for no key or a null value."""
+    table: dict[bytes, int] = {}
+    for key, i in zip(keys, ids, strict=True):
+        if key is not None:
+            table.setdefault(key, i)
+    return [-1 if v is None else table.get(v, -1) for v in values]
+
+
+def prefix_ids(
+    values: list[bytes | None], networks: list[tuple[bytes, int] | None], ids: list[int]
+) -> list[int]:
+    """Longest-prefix match with ``ipaddress`` over the 16-byte form; first id among equals."""
+    nets = [
+        (ipaddress.IPv6Network((n[0], int(n[1])), strict=False), i)
+        for n, i in zip(networks, ids, strict=True)
+        if n is not None
+    ]
+    out = []
+    for v in values:
+        best, best_len = -1, -1
+        if v is not None:
+            addr = ipaddress.IPv6Address(v)
+            for net, i in nets:
+                if addr in net and net.prefixlen > best_len:
+                    best, best_len = i, net.prefixlen
+        out.append(best)
+    return out
+
+
+def string_set_ids(
+    values: list[bytes | None], keys: list[bytes | None], ids: list[int], *, fold: bool
+) -> list[int]:
+    """Exact byte match with a Python dict; ``fold`` lower-cases ASCII on both sides."""
+    table: dict[bytes, int] = {}
+    for key, i in zip(keys, ids, strict=True):
+        if key is not None:
+            table.setdefault(key.lower() if fold else key, i)
+    return [-1 if v is None else table.get(v.lower() if fold else v, -1) for v in values]
+
+
+def _domain_norm(value: bytes) -> bytes:
+    """ASCII lower case (``bytes.lower`` folds only A-Z), one trailing dot dropped."""
+    value = value.lower()
+    return value[:-1] if value.endswith(b".") else value
+
+
+def domain_suffix_pairs(
+    values: list[bytes | None], domains: list[bytes | None], ids: list[int]
+) -> set[tuple[int, int]]:
+    """Every (row, id) whose indicator domain is the row's domain or a parent of it."""
+    table: dict[bytes, int] = {}
+    for d, i in zip(domains, ids, strict=True):
+        if d is not None and _domain_norm(d):
+            table.setdefault(_domain_norm(d), i)
+    pairs = set()
+    for row, v in enumerate(values):
+        if v is None or not _domain_norm(v):
+            continue
+        labels = _domain_norm(v).split(b".")
+        for k in range(len(labels)):
+            hit = table.get(b".".join(labels[k:]))
+            if hit is not None:
+                pairs.add((row, hit))
+    return pairs

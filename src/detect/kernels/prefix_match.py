@@ -1,0 +1,417 @@
+"""Longest-prefix match of 16-byte IPs against CIDRs (IPv4 and IPv6, nested prefixes).
+
+Build flattens the prefixes once into sorted, disjoint ranges that tile the whole
+128-bit address space: boundary ``j`` starts a range that runs to boundary ``j + 1``
+and is labelled with the id of the *most specific* prefix covering it (-1 for
+gaps). A probe is then one search for the last boundary <= the address; there is
+no per-row walk over nested prefixes.
+
+The search is a bucketed binary search: a small table ``first`` maps the top bits
+of the key (a monotone bucketing) to the slice of boundaries that can hold the
+answer, so a probe touches the cached bucket table and a few neighbouring
+boundaries instead of the ~21 scattered steps of a plain binary search over 2M
+boundaries. IPv4 gets its own uint32 copy of the ranges that fall inside
+``::ffff:0:0/96`` (IPv6 prefixes that cover part of it, such as ``::/0``, included),
+because events are mostly IPv4 and 4-byte keys halve the memory touched.
+
+Index (:class:`PrefixIndex`, plain numpy arrays for ``np.save`` / memory-mapping):
+
+- ``v6_hi``, ``v6_lo``: ``(k,)`` uint64, boundaries as the big-endian 16 bytes split
+  in two lanes (compare ``hi`` then ``lo``); ``v6_hi[0] == v6_lo[0] == 0``;
+- ``v6_ids``: ``(k,)`` int32, the label of each range;
+- ``v6_first``: ``(nb + 1,)`` int32 bucket table; ``v6_params``: ``(2,)`` uint64
+  ``[base, shift]``: bucket of a key = ``min((hi - base) >> shift, nb - 1)``, 0 below
+  ``base``;
+- ``v4_starts`` ``(k4,)`` uint32, ``v4_ids`` ``(k4,)`` int32, ``v4_first``
+  ``(2**bits4 + 1,)`` int32: the same for IPv4, bucket = ``addr >> (32 - bits4)``.
+
+Prefix lengths are given in the 16-byte form: an IPv4 ``/24`` is length 120
+(:func:`v4_length`). Host bits under the mask are ignored (``ipaddress`` with
+``strict=False``). When the same prefix is given twice the first id wins.
+
+Examples
+--------
+>>> import numpy as np, pyarrow as pa
+>>> from detect.enrich import ip_to_bin
+>>> nets = ip_to_bin(pa.array(["10.0.0.0", "10.1.2.3", "2001:db8::"]))
+>>> index = build_prefix_index(nets, [v4_length(8), v4_length(32), 32], [1, 2, 3])
+>>> events = ip_to_bin(pa.array(["10.1.2.3", "10.9.9.9", "11.0.0.1", "2001:db8::5"]))
+>>> probe_prefix(index, events).tolist()
+[2, 1, -1, 3]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from detect.kernels._jit import njit
+from detect.kernels.ip_set import _ip_matrix
+from detect.kernels.parallel import probe_ids, run_row_ranges
+
+__all__ = ["PrefixIndex", "build_prefix_index", "probe_prefix", "probe_prefix_lanes", "v4_length"]
+
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_V4_TAG = np.uint64(0xFFFF)  # bits 32-47 of the low lane of ::ffff:a.b.c.d
+_V4_LO = 0xFFFF_0000_0000  # ::ffff:0.0.0.0, low lane
+_V4_HI = 0xFFFF_FFFF_FFFF  # ::ffff:255.255.255.255, low lane
+
+
+class PrefixIndex(NamedTuple):
+    """Flattened CIDR ranges; every field a numpy array (see module docstring)."""
+
+    v6_hi: np.ndarray
+    v6_lo: np.ndarray
+    v6_ids: np.ndarray
+    v6_first: np.ndarray
+    v6_params: np.ndarray
+    v4_starts: np.ndarray
+    v4_ids: np.ndarray
+    v4_first: np.ndarray
+
+
+def v4_length(length: npt.ArrayLike) -> np.ndarray:
+    """IPv4 prefix lengths (0-32) in the 16-byte form the index takes (96-128)."""
+    return np.asarray(length, dtype=np.int64) + 96
+
+
+@njit
+def _bswap64(x: np.uint64) -> np.uint64:
+    """Byte swap (LLVM turns this into one ``bswap``): native little-endian lane -> big-endian."""
+    x = ((x & np.uint64(0x00FF00FF00FF00FF)) << np.uint64(8)) | (
+        (x >> np.uint64(8)) & np.uint64(0x00FF00FF00FF00FF)
+    )
+    x = ((x & np.uint64(0x0000FFFF0000FFFF)) << np.uint64(16)) | (
+        (x >> np.uint64(16)) & np.uint64(0x0000FFFF0000FFFF)
+    )
+    return (x << np.uint64(32)) | (x >> np.uint64(32))
+
+
+@njit
+def _less(ahi: np.uint64, alo: np.uint64, bhi: np.uint64, blo: np.uint64) -> bool:
+    return ahi < bhi or (ahi == bhi and alo < blo)
+
+
+@njit
+def _flatten(
+    start_hi: np.ndarray,
+    start_lo: np.ndarray,
+    end_hi: np.ndarray,
+    end_lo: np.ndarray,
+    lengths: np.ndarray,
+    ids: np.ndarray,
+    order: np.ndarray,
+    out_hi: np.ndarray,
+    out_lo: np.ndarray,
+    out_ids: np.ndarray,
+) -> int:
+    """Sweep prefixes sorted by (start, length, input order) into labelled boundaries.
+
+    A stack holds the prefixes that cover the sweep position, innermost on top
+    (CIDRs nest or are disjoint, so their ends are non-increasing down the stack).
+    Each prefix start emits a boundary with its id; each pop emits one at end + 1
+    with the id of the prefix below. Boundaries at the same position keep the last
+    label; runs with the same label are merged. Returns the number of boundaries.
+    """
+    n = len(order)
+    st_hi = np.empty(n + 1, dtype=np.uint64)
+    st_lo = np.empty(n + 1, dtype=np.uint64)
+    st_id = np.empty(n + 1, dtype=np.int32)
+    sp = 0
+    nb = 1
+    out_hi[0] = 0
+    out_lo[0] = 0
+    out_ids[0] = -1
+    prev = -1
+    for t in range(n + 1):
+        if t < n:
+            p = order[t]
+            if (
+                prev >= 0
+                and start_hi[p] == start_hi[prev]
+                and start_lo[p] == start_lo[prev]
+                and lengths[p] == lengths[prev]
+            ):
+                continue  # the same prefix again: the first id wins
+            prev = p
+            shi = start_hi[p]
+            slo = start_lo[p]
+        while sp > 0 and (t == n or _less(st_hi[sp - 1], st_lo[sp - 1], shi, slo)):
+            ehi = st_hi[sp - 1]
+            elo = st_lo[sp - 1]
+            sp -= 1
+            if ehi == _ALL and elo == _ALL:
+                continue  # ends at the top of the address space: nothing follows
+            nlo = elo + np.uint64(1)
+            nhi = ehi + np.uint64(1) if nlo == 0 else ehi
+            label = st_id[sp - 1] if sp > 0 else -1
+            if out_hi[nb - 1] == nhi and out_lo[nb - 1] == nlo:
+                out_ids[nb - 1] = label
+            else:
+                out_hi[nb] = nhi
+                out_lo[nb] = nlo
+                out_ids[nb] = label
+                nb += 1
+        if t == n:
+            break
+        if out_hi[nb - 1] == shi and out_lo[nb - 1] == slo:
+            out_ids[nb - 1] = ids[p]
+        else:
+            out_hi[nb] = shi
+            out_lo[nb] = slo
+            out_ids[nb] = ids[p]
+            nb += 1
+        st_hi[sp] = end_hi[p]
+        st_lo[sp] = end_lo[p]
+        st_id[sp] = ids[p]
+        sp += 1
+    # merge neighbours with the same label
+    k = 1
+    for j in range(1, nb):
+        if out_ids[j] != out_ids[k - 1]:
+            out_hi[k] = out_hi[j]
+            out_lo[k] = out_lo[j]
+            out_ids[k] = out_ids[j]
+            k += 1
+    return k
+
+
+@njit
+def _bucket_table(keys: np.ndarray, base: np.uint64, shift: np.uint64, nb: int) -> np.ndarray:
+    """``first[b]`` = number of sorted ``keys`` whose bucket is < b (length nb + 1)."""
+    first = np.empty(nb + 1, dtype=np.int32)
+    j = 0
+    for b in range(nb + 1):
+        while j < len(keys):
+            if keys[j] < base:
+                kb = 0
+            else:
+                d = (keys[j] - base) >> shift
+                kb = nb - 1 if d >= np.uint64(nb - 1) else np.int64(d)
+            if kb >= b:
+                break
+            j += 1
+        first[b] = j
+    return first
+
+
+@njit
+def _search_v6(
+    hi: np.uint64,
+    lo: np.uint64,
+    v6_hi: np.ndarray,
+    v6_lo: np.ndarray,
+    v6_ids: np.ndarray,
+    v6_first: np.ndarray,
+    base: np.uint64,
+    shift: np.uint64,
+) -> np.int32:
+    nb = len(v6_first) - 1
+    b = 0
+    if hi >= base:
+        d = (hi - base) >> shift  # compared unsigned: a cast to int64 could go negative
+        b = nb - 1 if d >= np.uint64(nb - 1) else np.int64(d)
+    a = max(np.int64(v6_first[b]) - 1, 0)  # last boundary <= key lies in [a, z)
+    z = np.int64(v6_first[b + 1])
+    while z - a > 1:
+        mid = (a + z) >> 1
+        if v6_hi[mid] < hi or (v6_hi[mid] == hi and v6_lo[mid] <= lo):
+            a = mid
+        else:
+            z = mid
+    return v6_ids[a]
+
+
+@njit
+def _probe_prefix(
+    lanes: np.ndarray,
+    validity: np.ndarray,
+    v6_hi: np.ndarray,
+    v6_lo: np.ndarray,
+    v6_ids: np.ndarray,
+    v6_first: np.ndarray,
+    v6_params: np.ndarray,
+    v4_starts: np.ndarray,
+    v4_ids: np.ndarray,
+    v4_first: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[row]`` = id of the longest prefix containing ``lanes[row]`` (native lanes), else -1."""
+    base = v6_params[0]
+    shift = v6_params[1]
+    nb4 = len(v4_first) - 1
+    bits4 = 0
+    while (1 << bits4) < nb4:
+        bits4 += 1
+    shift4 = np.uint32(32 - bits4)
+    for row in range(lanes.shape[0]):
+        if not validity[row]:
+            out[row] = -1
+            continue
+        hi = _bswap64(lanes[row, 0])
+        lo = _bswap64(lanes[row, 1])
+        if hi == 0 and (lo >> np.uint64(32)) == _V4_TAG:
+            v = np.uint32(lo & np.uint64(0xFFFFFFFF))
+            b = np.int64(v >> shift4) if bits4 > 0 else 0
+            a = max(np.int64(v4_first[b]) - 1, 0)
+            z = np.int64(v4_first[b + 1])
+            while z - a > 1:
+                mid = (a + z) >> 1
+                if v4_starts[mid] <= v:
+                    a = mid
+                else:
+                    z = mid
+            out[row] = v4_ids[a]
+        else:
+            out[row] = _search_v6(hi, lo, v6_hi, v6_lo, v6_ids, v6_first, base, shift)
+
+
+def _bucket_bits(k: int) -> int:
+    """Bucket table size: about 4 boundaries per bucket, 2**8 to 2**20 buckets."""
+    bits = 8
+    while bits < 20 and (1 << (bits + 2)) < k:
+        bits += 1
+    return bits
+
+
+def build_prefix_index(
+    networks: pa.Array | pa.ChunkedArray | np.ndarray,
+    lengths: npt.ArrayLike,
+    ids: npt.ArrayLike,
+    *,
+    validity: np.ndarray | None = None,
+) -> PrefixIndex:
+    """Flatten CIDRs into the range index.
+
+    Parameters
+    ----------
+    networks : fixed_size_binary(16) Arrow array or ``(n, 16)`` uint8 matrix of the
+        network addresses (IPv4 in ``::ffff:a.b.c.d`` form); null rows are skipped.
+    lengths : n prefix lengths in the 16-byte form, 0-128 (IPv4: :func:`v4_length`).
+    ids : n indicator ids (int32 range).
+    validity : for a numpy ``networks``, which rows are valid (None: all).
+
+    Returns
+    -------
+    PrefixIndex
+        Plain numpy arrays; 1M prefixes build in well under a second.
+    """
+    lanes, valid = _ip_matrix(networks, validity)
+    lens = np.asarray(lengths, dtype=np.int64)
+    ids_in = np.asarray(ids, dtype=np.int32)
+    n = lanes.shape[0]
+    if len(lens) != n or len(ids_in) != n:
+        msg = (
+            "networks, lengths and ids must have the same length, "
+            f"got {n}, {len(lens)}, {len(ids_in)}"
+        )
+        raise ValueError(msg)
+    if n and (lens.min() < 0 or lens.max() > 128):
+        bad = int(lens[(lens < 0) | (lens > 128)][0])
+        msg = f"prefix length {bad} is outside 0-128; IPv4 lengths take +96 (v4_length)"
+        raise ValueError(msg)
+    keep = np.flatnonzero(valid)
+    hi = lanes[keep, 0].byteswap()
+    lo = lanes[keep, 1].byteswap()
+    lens, ids_in = lens[keep], ids_in[keep]
+    # host masks per lane: bits below the prefix are host bits
+    host_hi = np.where(
+        lens >= 64, 0, np.right_shift(_ALL, np.minimum(lens, 63).astype(np.uint64))
+    ).astype(np.uint64)
+    host_hi[lens == 0] = _ALL
+    lo_len = np.clip(lens - 64, 0, 64)
+    host_lo = np.where(
+        lo_len >= 64, 0, np.right_shift(_ALL, np.minimum(lo_len, 63).astype(np.uint64))
+    ).astype(np.uint64)
+    host_lo[lo_len == 0] = _ALL
+    start_hi, start_lo = hi & ~host_hi, lo & ~host_lo
+    end_hi, end_lo = start_hi | host_hi, start_lo | host_lo
+    order = np.lexsort((np.arange(len(keep)), lens, start_lo, start_hi))
+    cap = 2 * len(keep) + 1
+    b_hi = np.empty(cap, dtype=np.uint64)
+    b_lo = np.empty(cap, dtype=np.uint64)
+    b_ids = np.empty(cap, dtype=np.int32)
+    k = _flatten(
+        start_hi,
+        start_lo,
+        end_hi,
+        end_lo,
+        lens,
+        ids_in,
+        order,
+        b_hi,
+        b_lo,
+        b_ids,
+    )
+    b_hi, b_lo, b_ids = b_hi[:k].copy(), b_lo[:k].copy(), b_ids[:k].copy()
+
+    # IPv6 bucket table over the high lane, spread between the first and last non-zero boundary
+    bits = _bucket_bits(k)
+    nz = b_hi[b_hi > 0]
+    base = np.uint64(nz[0]) if len(nz) else np.uint64(0)
+    span = int(b_hi[-1]) - int(base) if len(nz) else 0
+    shift = max(span.bit_length() - bits, 0)
+    v6_first = _bucket_table(b_hi, base, np.uint64(shift), 1 << bits)
+
+    # IPv4 copy: the ranges clipped to ::ffff:0:0/96
+    in_v4 = (b_hi == 0) & (b_lo > _V4_LO) & (b_lo <= _V4_HI)
+    at = int(np.searchsorted(b_hi, 0, side="right"))  # boundaries with hi == 0 come first
+    below = int(np.searchsorted(b_lo[:at], _V4_LO, side="right")) - 1
+    v4_starts = np.concatenate([[0], (b_lo[in_v4] - _V4_LO)]).astype(np.uint32)
+    v4_ids = np.concatenate([[b_ids[below]], b_ids[in_v4]]).astype(np.int32)
+    bits4 = min(_bucket_bits(len(v4_starts)), 20)
+    v4_first = _bucket_table(
+        v4_starts.astype(np.uint64), np.uint64(0), np.uint64(32 - bits4), 1 << bits4
+    )
+    return PrefixIndex(
+        v6_hi=b_hi,
+        v6_lo=b_lo,
+        v6_ids=b_ids,
+        v6_first=v6_first,
+        v6_params=np.array([base, shift], dtype=np.uint64),
+        v4_starts=v4_starts,
+        v4_ids=v4_ids,
+        v4_first=v4_first,
+    )
+
+
+def probe_prefix_lanes(
+    index: PrefixIndex, lanes: np.ndarray, validity: np.ndarray, *, threads: int = 1
+) -> np.ndarray:
+    """Kernel call on ``(n, 2)`` native uint64 lanes and a bool mask: int32 id per row."""
+    out = np.empty(lanes.shape[0], dtype=np.int32)
+
+    def run(a: int, b: int) -> None:
+        _probe_prefix(lanes[a:b], validity[a:b], *index, out[a:b])
+
+    if lanes.shape[0]:
+        run_row_ranges(run, lanes.shape[0], threads=threads)
+    return out
+
+
+def probe_prefix(
+    index: PrefixIndex,
+    values: pa.Array | pa.ChunkedArray | np.ndarray,
+    *,
+    validity: np.ndarray | None = None,
+    threads: int = 1,
+) -> np.ndarray:
+    """Id of the longest prefix containing each row's address, -1 when none (or null).
+
+    ``values`` as for :func:`detect.kernels.ip_set.probe_ip_set`: fixed_size_binary(16)
+    Array / ChunkedArray / dictionary, or an ``(n, 16)`` uint8 matrix with ``validity``.
+    """
+    if isinstance(values, np.ndarray):
+        lanes, valid = _ip_matrix(values, validity)
+        return probe_prefix_lanes(index, lanes, valid, threads=threads)
+
+    def plain(chunk: pa.Array) -> np.ndarray:
+        if pa.types.is_null(chunk.type):
+            return np.full(len(chunk), -1, dtype=np.int32)
+        lanes, valid = _ip_matrix(chunk, None)
+        return probe_prefix_lanes(index, lanes, valid, threads=threads)
+
+    return probe_ids(values, plain)
