@@ -258,6 +258,8 @@ def normalize_url_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     drop21 = pc.and_(pc.equal(scheme, "ftp"), pc.match_substring_regex(hostport, r":21$"))
     drop = pc.or_(pc.or_(drop80, drop443), drop21)
     hostport = pc.if_else(drop, pc.replace_substring_regex(hostport, r":\d+$", ""), hostport)
+    # an empty query is no query (urlsplit/urlunsplit drop a bare trailing "?")
+    rest = pc.replace_substring_regex(rest, r"^([^?]*)\?$", r"\1")
     rest = pc.if_else(pc.equal(rest, ""), "/", rest)
     rest = pc.if_else(pc.starts_with(rest, "?"), pc.binary_join_element_wise("/", rest, ""),
                       rest)
