@@ -34,6 +34,10 @@ class Settings:
     db: Path = Path("alerts.duckdb")
     rules: tuple[str, ...] = ()
     indicators: tuple[str, ...] = ()
+    allowlists: tuple[str, ...] = ()  # MISP warninglists and plain allowlists
+    retro_hunt: bool = False  # ignore indicators' valid_from (sweep old logs with new intel)
+    indicator_context: bool = False  # also load MISP attributes with to_ids off
+    cache_dir: Path | None = None  # compiled indicator index cache (default: XDG cache)
     batch_size: int = 65_536
     threads: int = 1
     engine: str = "local"
@@ -77,6 +81,13 @@ class Settings:
             return self.rules
         default = bundled("rules")
         return (str(default),) if default else ()
+
+    def cache_dir_or_default(self) -> Path:
+        """Where compiled indicator indexes are kept: ``cache_dir``, else the XDG cache."""
+        if self.cache_dir is not None:
+            return self.cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "detect"
 
     def indicators_or_default(self) -> tuple[str, ...]:
         """Feeds to load: those configured, else the bundled sample feeds."""

@@ -28,35 +28,43 @@ def rule_files(specs: tuple[str, ...]) -> list[Path]:
     return sorted(set(found))
 
 
-def feed_files(specs: tuple[str, ...]) -> list[Path]:
-    """Indicator feed files named by paths, folders and globs."""
-    out: list[Path] = []
-    for spec in specs:
-        p = Path(spec)
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")
-                              and q.suffix != ".md"))
-        elif p.is_file():
-            out.append(p)
-        else:
-            files, _ = expand_inputs([spec])
-            out.extend(f.path for f in files)
-    return out
+MAX_LISTED_PROBLEMS = 20
 
 
 def load_engines(settings: Settings) -> EngineSet:
-    """The engines for ``settings``; notes say what was configured but not evaluated."""
+    """The engines for ``settings``; notes say what was loaded and what was not evaluated."""
     engines = EngineSet()
     rules = rule_files(settings.rules_or_default())
-    feeds = feed_files(settings.indicators_or_default())
     if rules:
         engines.notes.append(
             f"{len(rules)} Sigma rule file(s) found; the Sigma engine is not built yet, "
             "so they were not evaluated"
         )
-    if feeds:
-        engines.notes.append(
-            f"{len(feeds)} indicator feed file(s) found; indicator matching is not built yet, "
-            "so they were not evaluated"
-        )
+    if settings.indicators_or_default():
+        _add_indicators(engines, settings)
     return engines
+
+
+def _add_indicators(engines: EngineSet, settings: Settings) -> None:
+    from detect.indicators.engine import IndicatorEngine, load_index
+
+    index = load_index(settings)
+    engines.compile_seconds += index.seconds
+    engines.indicator_index = index
+    if index.indicators.num_rows:
+        engines.engines = [*engines.engines,
+                           IndicatorEngine(index, retro_hunt=settings.retro_hunt,
+                                           threads=settings.threads)]
+    how = "from cache" if index.from_cache else "built"
+    engines.notes.append(
+        f"{index.indicators.num_rows:,} indicators ({index.suppressed.num_rows:,} suppressed by "
+        f"allowlists) {how} in {index.seconds:.2f} s"
+    )
+    if index.problems:
+        shown = index.problems[:MAX_LISTED_PROBLEMS]
+        more = len(index.problems) - len(shown)
+        engines.problems.append(
+            f"{len(index.problems):,} feed entries could not be used (see 'detect indicators "
+            "validate')" + (f"; first: {shown[0]}" if shown else "") + (
+                f" (and {more:,} more)" if more > 0 else "")
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -61,6 +61,8 @@ class EngineSet:
     engines: Sequence[Engine] = ()
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    compile_seconds: float = 0.0
+    indicator_index: Any = None  # detect.indicators.index.IndicatorIndex, for the run record
 
 
 def empty_hits() -> pa.Table:

@@ -36,7 +36,7 @@ from detect.pipeline import (
 )
 from detect.readers import InputFile
 from detect.rejects import RejectWriter, clean_stale
-from detect.store.runstore import new_run_id
+from detect.store.runstore import IndicatorSetRecord, new_run_id
 
 
 @dataclass
@@ -122,6 +122,7 @@ def run(
         timer.add("store", t)
         if engines is None:
             engines = load_engines(settings)
+        timer.seconds["compile"] = engines.compile_seconds
         summary.notes.extend(engines.notes)
         summary.problems.extend(engines.problems)
         rejects = RejectWriter(db, summary.run_id)
@@ -190,10 +191,12 @@ def run(
                     errors=[f"{f.path}: {f.error}" for f in summary.errors],
                     args=_run_args(settings, summary),
                     version=__version__,
+                    index_hash=_index_hash(engines),
                 )
                 result = store.commit_run(
                     record, input_records, all_contrib if all_contrib is not None else [],
                     replace_inputs=settings.reprocess,
+                    indicator_set=_indicator_set(engines),
                 )
             finally:
                 store.close()
@@ -211,6 +214,23 @@ def run(
         if summary.alerts_at_fail_on and summary.exit_code == 0:
             summary.exit_code = 1
     return summary
+
+
+def _index_hash(engines: EngineSet) -> str | None:
+    index = engines.indicator_index
+    return None if index is None else index.index_hash
+
+
+def _indicator_set(engines: EngineSet) -> IndicatorSetRecord | None:
+    """The indicator set of this run, with every suppression, for ``indicator_sets``."""
+    index = engines.indicator_index
+    if index is None:
+        return None
+    return IndicatorSetRecord(
+        index_hash=index.index_hash, built_at=index.built_at, feeds=index.feeds,
+        indicators=index.indicators.num_rows, by_type=index.by_type(),
+        problems=index.problems, suppressed=index.suppressed,
+    )
 
 
 def _run_args(settings: Settings, summary: RunSummary) -> dict:
@@ -290,6 +310,7 @@ def match(
     start = time.perf_counter()
     if engines is None:
         engines = load_engines(settings)
+    timer.seconds["compile"] = engines.compile_seconds
     summary.notes.extend(engines.notes)
     summary.problems.extend(engines.problems)
     files, failed = expand(inputs)

@@ -17,6 +17,13 @@ from detect.cli._summary import print_summary
               help="Hits file (Parquet).")
 @click.option("--rules", multiple=True, help="Sigma rules: file, folder or glob (repeatable).")
 @click.option("--indicators", multiple=True, help="Indicator feeds: file, folder or glob.")
+@click.option("--allowlist", "allowlists", multiple=True,
+              help="MISP warninglists (list.json, folders) or plain allowlists: indicators "
+                   "they list are suppressed (repeatable).")
+@click.option("--retro-hunt", is_flag=True, default=None,
+              help="Ignore indicators' valid_from: sweep old logs with new intel.")
+@click.option("--include-context", "indicator_context", is_flag=True, default=None,
+              help="Also match MISP attributes with to_ids off (as informational).")
 @click.option("--batch-size", type=int, help="Events per batch. [default: 65536]")
 @click.option("--threads", type=int, help="Worker threads for the kernels. [default: 1]")
 @click.option("--engine", type=click.Choice(["local", "spark"]), help="[default: local]")

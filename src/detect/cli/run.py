@@ -18,6 +18,13 @@ from detect.config import SEVERITIES
               "Default: the bundled rules/.")
 @click.option("--indicators", multiple=True, help="Indicator feeds: file, folder or glob "
               "(repeatable). Default: feeds in detect.toml, else the bundled samples.")
+@click.option("--allowlist", "allowlists", multiple=True,
+              help="MISP warninglists (list.json, folders) or plain allowlists: indicators "
+                   "they list are suppressed (repeatable).")
+@click.option("--retro-hunt", is_flag=True, default=None,
+              help="Ignore indicators' valid_from: sweep old logs with new intel.")
+@click.option("--include-context", "indicator_context", is_flag=True, default=None,
+              help="Also match MISP attributes with to_ids off (as informational).")
 @click.option("--batch-size", type=int, help="Events per batch; memory grows with it. "
               "[default: 65536]")
 @click.option("--threads", type=int, help="Worker threads for the kernels. [default: 1]")

@@ -528,8 +528,8 @@ class Store:
                              s: IndicatorSetRecord) -> None:
         """Record the indicator set and its suppressions, once per distinct set."""
         known = con.execute("SELECT count(*) FROM indicator_sets WHERE index_hash = ?",
-                            [s.index_hash]).fetchone()
-        if known and known[0]:
+                            [s.index_hash]).fetchall()
+        if known[0][0]:
             return
         removed = 0 if s.suppressed is None else s.suppressed.num_rows
         con.execute(
