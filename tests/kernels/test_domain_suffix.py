@@ -99,6 +99,16 @@ def test_dictionary_equals_decoded() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(plain, encoded, strict=True))
 
 
+def test_output_grows() -> None:
+    """Many pairs per row and many rows: the resumable kernel's output grows correctly."""
+    labels = [f"l{i}" for i in range(40)]
+    domains = [".".join(labels[k:]) for k in range(40)]
+    index = build_domain_index(pa.array(domains), np.arange(40))
+    rows, ids = probe_domain_suffix(index, pa.array([domains[0]] * 3000))
+    assert len(rows) == 40 * 3000
+    assert set(ids[rows == 2999].tolist()) == set(range(40))
+
+
 def test_threads_identical() -> None:
     rng = np.random.default_rng(5)
     words = np.array(["evil", "good", "b", "com", "org", "x"])
@@ -119,9 +129,11 @@ def test_kernel_callable_from_njit() -> None:
 
     @njit
     def count_hits(offsets, data, validity, idx):
-        rows, _ = _probe_domain_suffix(offsets, data, validity, idx[0], idx[1], idx[2], idx[3],
-                                       idx[4], idx[5], 0)  # fmt: skip
-        return len(rows)
+        rows = np.empty(64, np.int64)
+        ids = np.empty(64, np.int32)
+        _, count = _probe_domain_suffix(offsets, data, validity, idx[0], idx[1], idx[2], idx[3],
+                                        idx[4], idx[5], 0, 0, rows, ids, 0)  # fmt: skip
+        return count
 
     buf = ab.string_buffers(pa.array(["a.evil.com", "notevil.com", "EVIL.COM."], pa.large_string()))
     assert count_hits(buf.offsets, buf.data, np.ones(3, np.bool_), tuple(index)) == 2

@@ -182,22 +182,30 @@ def _probe_domain_suffix(
     slot_hash: np.ndarray,
     filt: np.ndarray,
     row_base: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """All ``(row_base + row, id)`` pairs, rows ascending (within a row: shortest suffix first).
+    row_start: int,
+    out_rows: np.ndarray,
+    out_ids: np.ndarray,
+    count: int,
+) -> tuple[int, int]:
+    """Append ``(row_base + row, id)`` pairs from ``row_start`` on; returns ``(next_row, count)``.
 
-    The output grows by doubling, so one pass suffices (no count-then-fill).
+    Rows ascend; within a row the shortest suffix comes first. The kernel stops
+    before a row that might not fit (a row gives at most one pair per label, so at
+    most its length + 1) and returns where it stopped; the caller grows the output
+    and calls again. Growing *inside* the loop was measured 5-8x slower: numba then
+    reference-counts the reassigned arrays on every row.
     """
     size = len(slots)
     shift = _slot_shift(size)
-    cap = 1024
-    out_rows = np.empty(cap, dtype=np.int64)
-    out_ids = np.empty(cap, dtype=np.int32)
-    count = 0
-    for row in range(len(offsets) - 1):
+    cap = len(out_rows)
+    n = len(offsets) - 1
+    for row in range(row_start, n):
         if not validity[row]:
             continue
         s = offsets[row]
         e = offsets[row + 1]
+        if cap - count < e - s + 2:
+            return row, count
         if e > s and data[e - 1] == _DOT:
             e -= 1
         if e <= s:
@@ -238,14 +246,6 @@ def _probe_domain_suffix(
                                         same = False
                                         break
                                 if same:
-                                    if count == cap:
-                                        cap *= 2
-                                        grown_rows = np.empty(cap, dtype=np.int64)
-                                        grown_ids = np.empty(cap, dtype=np.int32)
-                                        grown_rows[:count] = out_rows[:count]
-                                        grown_ids[:count] = out_ids[:count]
-                                        out_rows = grown_rows
-                                        out_ids = grown_ids
                                     out_rows[count] = row_base + row
                                     out_ids[count] = ids[entry]
                                     count += 1
@@ -264,7 +264,7 @@ def _probe_domain_suffix(
                     w = np.uint64(0)
                     nb = 0
             i -= 1
-    return out_rows[:count].copy(), out_ids[:count].copy()
+    return n, count
 
 
 def build_domain_index(values: pa.Array | pa.ChunkedArray, ids: npt.ArrayLike) -> DomainIndex:
@@ -327,10 +327,19 @@ def probe_domain_buffers(
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
 
     def run(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        return _probe_domain_suffix(
-            offsets[a : b + 1], data, valid[a:b], index.offsets, index.data, index.ids,
-            index.slots, index.slot_hash, index.filter, a,
-        )  # fmt: skip
+        rows = np.empty(max(1024, (b - a) // 8), dtype=np.int64)
+        ids = np.empty(len(rows), dtype=np.int32)
+        row, count = 0, 0
+        while True:
+            row, count = _probe_domain_suffix(
+                offsets[a : b + 1], data, valid[a:b], index.offsets, index.data, index.ids,
+                index.slots, index.slot_hash, index.filter, a, row, rows, ids, count,
+            )  # fmt: skip
+            if row >= b - a:
+                return rows[:count].copy(), ids[:count].copy()
+            need = 2 * len(rows) + int(offsets[a + row + 1] - offsets[a + row]) + 2
+            rows = np.concatenate([rows[:count], np.empty(need - count, dtype=np.int64)])
+            ids = np.concatenate([ids[:count], np.empty(need - count, dtype=np.int32)])
 
     parts = run_row_ranges(run, n, threads=threads)
     if len(parts) == 1:

@@ -8,9 +8,11 @@ process seed) and computable from bytes alone.
 - :func:`_fmix64` is MurmurHash3's 64-bit finaliser: it spreads every input bit over
   every output bit, so both the low bits (table slot) and the high bits (filter
   word) of one hash are usable.
-- :func:`_hash_bytes` hashes a byte range 8 bytes at a time (one multiply in the
-  dependency chain per word rather than per byte, as FNV-1a would), with optional
-  ASCII case folding, then finalises with :func:`_fmix64`.
+- :func:`_hash_bytes` hashes a byte range 8 bytes at a time into two independent
+  accumulators (one multiply per word, half of them in each dependency chain,
+  rather than one per byte as FNV-1a would), with optional SWAR ASCII case
+  folding, then finalises with :func:`_fmix64`. Measured on 48-byte URLs: 36 ns
+  per row with one accumulator; see the IOC benchmark for the current figure.
 - The *filter* is a blocked Bloom filter with three bits in one 64-bit word per key,
   sized at 16 bits per key (2 MB per million keys, so it stays in L3). Most event
   values match no indicator; for them one cached load answers "no" without touching
@@ -41,6 +43,7 @@ _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _P1 = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio
 _P2 = np.uint64(0xBF58476D1CE4E5B9)
 _S33 = np.uint64(33)
+_S31 = np.uint64(31)
 _S32 = np.uint64(32)
 _S29 = np.uint64(29)
 _S58 = np.uint64(58)
@@ -49,8 +52,10 @@ _S46 = np.uint64(46)
 _S20 = np.uint64(20)
 _M63 = np.uint64(63)
 _ONE = np.uint64(1)
-_FOLD_LO = 65  # 'A'
-_FOLD_HI = 90  # 'Z'
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH = np.uint64(0x8080808080808080)
+_ADD_A = np.uint64(0x3F3F3F3F3F3F3F3F)  # 0x80 - ord("A") per byte
+_ADD_Z = np.uint64(0x2525252525252525)  # 0x80 - ord("Z") - 1 per byte
 
 
 @njit
@@ -88,32 +93,58 @@ def _slot_shift(size: int) -> np.uint64:
 
 
 @njit
+def _fold_word(w: np.uint64) -> np.uint64:
+    """ASCII ``A-Z`` to ``a-z`` in all 8 bytes of a word at once (SWAR); other bytes unchanged."""
+    low7 = w & _LOW7
+    ge_a = low7 + _ADD_A  # high bit set where byte >= 'A'
+    gt_z = low7 + _ADD_Z  # high bit set where byte > 'Z'
+    upper = (ge_a & ~gt_z) & ~w & _HIGH  # ASCII (high bit clear) and in 'A'..'Z'
+    return w | (upper >> np.uint64(2))  # 0x80 >> 2 == 0x20
+
+
+@njit
 def _hash_bytes(data: np.ndarray, s: int, e: int, fold: bool) -> np.uint64:  # noqa: FBT001 (numba: no keyword-only)
     """Hash of ``data[s:e]``, ASCII ``A-Z`` folded to ``a-z`` when ``fold``.
 
-    Words are little-endian assemblies of 8 bytes; the length enters the seed so
-    that ``b"a"`` and ``b"a\\x00"`` differ.
+    Words are little-endian assemblies of 8 bytes, written out term by term so LLVM
+    turns them into one unaligned 64-bit load; folding is done on the whole word.
+    The length enters the seed so that ``b"a"`` and ``b"a\x00"`` differ.
     """
     h = np.uint64(e - s) * _P1
+    g = _P2
     i = s
+    odd = False
     while i + 8 <= e:
-        w = np.uint64(0)
-        for k in range(8):
-            c = np.uint64(data[i + k])
-            if fold and _FOLD_LO <= c <= _FOLD_HI:
-                c += np.uint64(32)
-            w |= c << np.uint64(8 * k)
-        h = (h ^ (w * _P2)) * _P1
-        h ^= h >> _S29
+        j = np.uint64(i)  # unsigned index: numba then skips negative-index wraparound
+        w = (
+            np.uint64(data[j])
+            | (np.uint64(data[j + np.uint64(1)]) << np.uint64(8))
+            | (np.uint64(data[j + np.uint64(2)]) << np.uint64(16))
+            | (np.uint64(data[j + np.uint64(3)]) << np.uint64(24))
+            | (np.uint64(data[j + np.uint64(4)]) << np.uint64(32))
+            | (np.uint64(data[j + np.uint64(5)]) << np.uint64(40))
+            | (np.uint64(data[j + np.uint64(6)]) << np.uint64(48))
+            | (np.uint64(data[j + np.uint64(7)]) << np.uint64(56))
+        )
+        if fold:
+            w = _fold_word(w)
+        # two independent accumulators (even / odd words) halve the multiply chain
+        if odd:
+            g = (g ^ w) * _P1
+            g = (g << _S31) | (g >> _S33)
+        else:
+            h = (h ^ w) * _P2
+            h = (h << _S31) | (h >> _S33)
+        odd = not odd
         i += 8
     if i < e:
         w = np.uint64(0)
         for k in range(e - i):
-            c = np.uint64(data[i + k])
-            if fold and _FOLD_LO <= c <= _FOLD_HI:
-                c += np.uint64(32)
-            w |= c << np.uint64(8 * k)
-        h = (h ^ (w * _P2)) * _P1
+            w |= np.uint64(data[i + k]) << np.uint64(8 * k)
+        if fold:
+            w = _fold_word(w)
+        g = (g ^ w) * _P1
+    h ^= g * _P2
     return _fmix64(h)
 
 
