@@ -142,12 +142,9 @@ class IndicatorEngine:
         self.cidr = _restore(index.arrays, "cidr", PrefixIndex)
         self.domain = _restore(index.arrays, "domain", DomainIndex)
         self.strings = {k: _restore(index.arrays, k, StringSetIndex) for k in STRING_TYPES}
-        self.valid_from = _times(table.column("valid_from"), _NO_TIME_LOW)
-        self.valid_until = _times(table.column("valid_until"), _NO_TIME_HIGH)
-        port = table.column("port").combine_chunks()
-        self.port = np.where(np.asarray(pc.is_null(port)), -1,
-                             port.fill_null(0).cast(pa.int32()).to_numpy(zero_copy_only=False))
-        self.rule_ids = _rule_ids(table)
+        # per-indicator columns are gathered for the hit ids only: with millions of
+        # indicators, whole-column conversions would dominate a cron job's start-up
+        self._meta = table.select(["type", "value", "port", "valid_from", "valid_until"])
         self._by_rule: dict[str, int] = {}
 
     # -- matching -------------------------------------------------------------------
@@ -216,39 +213,40 @@ class IndicatorEngine:
         ids = np.concatenate(found.ids)
         field_idx = np.concatenate([np.full(len(r), i, dtype=np.int32)
                                     for i, r in enumerate(found.rows)])
-        keep = self._valid_at(batch, rows, ids)
+        meta = self._meta.take(pa.array(ids))
+        keep = self._valid_at(batch, rows, meta)
         # ip:port indicators: the port on the matched side must agree
-        need_port = self.port[ids] >= 0
+        port = meta.column("port").combine_chunks()
+        need_port = np.asarray(pc.is_valid(port))
         if need_port.any():
+            want = np.asarray(port.fill_null(0).cast(pa.int64()).to_numpy(zero_copy_only=False))
             event_port = np.full(len(rows), -1, dtype=np.int64)
             start = 0
             for r, p in zip(found.rows, found.ports, strict=True):
                 if p is not None:
                     event_port[start:start + len(r)] = p
                 start += len(r)
-            keep &= ~need_port | (event_port == self.port[ids])
-        rows, ids, field_idx = rows[keep], ids[keep], field_idx[keep]
-        order = np.lexsort((ids, field_idx, rows))
+            keep &= ~need_port | (event_port == want)
+        order = np.flatnonzero(keep)
+        order = order[np.lexsort((ids[order], field_idx[order], rows[order]))]
         rows, ids, field_idx = rows[order], ids[order], field_idx[order]
-        uniq = np.unique(ids)
-        for rid, i in zip(self.rule_ids.take(pa.array(uniq)).to_pylist(), uniq.tolist(),
+        rule_ids = _rule_ids(meta.take(pa.array(order)))
+        uniq, first = np.unique(ids, return_index=True)
+        for rid, i in zip(rule_ids.take(pa.array(first)).to_pylist(), uniq.tolist(),
                           strict=True):
             self._by_rule.setdefault(rid, i)
         fields = pa.array(found.fields, pa.string()).take(pa.array(field_idx))
         kind = pa.array(["indicator"]).take(pa.array(np.zeros(len(rows), dtype=np.int64)))
-        return pa.table(
-            [pa.array(rows, pa.int64()), self.rule_ids.take(pa.array(ids)), kind, fields],
-            schema=HITS_SCHEMA,
-        )
+        return pa.table([pa.array(rows, pa.int64()), rule_ids, kind, fields], schema=HITS_SCHEMA)
 
-    def _valid_at(self, batch: pa.RecordBatch, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    def _valid_at(self, batch: pa.RecordBatch, rows: np.ndarray, meta: pa.Table) -> np.ndarray:
         ts_col = batch.column("@timestamp")
         ts = np.asarray(ts_col.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False))
         known = ~np.asarray(pc.is_null(ts_col))
         t = ts[rows]
-        ok = t <= self.valid_until[ids]
+        ok = t <= _times(meta.column("valid_until"), _NO_TIME_HIGH)
         if not self.retro_hunt:
-            ok &= t >= self.valid_from[ids]
+            ok &= t >= _times(meta.column("valid_from"), _NO_TIME_LOW)
         return ok | ~known[rows]
 
     # -- rule metadata ---------------------------------------------------------------
