@@ -11,3 +11,13 @@ import pytest
 def bench_rows() -> int:
     """Rows per synthetic batch: ``DETECT_BENCH_ROWS`` (default 1,000,000)."""
     return int(os.environ.get("DETECT_BENCH_ROWS", "1000000"))
+
+
+@pytest.fixture(scope="module")
+def con():
+    """An in-memory DuckDB pinned to one thread, as the benchmarks compare one thread each."""
+    import duckdb
+
+    c = duckdb.connect()
+    c.execute("SET threads = 1")
+    return c
