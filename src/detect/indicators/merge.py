@@ -47,9 +47,26 @@ def merge(indicators: pa.Table) -> pa.Table:
     df = pl.from_arrow(indicators.select(INDICATOR_SCHEMA.names))
     assert isinstance(df, pl.DataFrame)
     rank = pl.col("severity").replace_strict(_RANK, default=None, return_dtype=pl.Int8)
-    merged = (
-        df.with_columns(rank.alias("_rank"), pl.col("to_ids").fill_null(True))
-        .group_by(["type", "value", "port"], maintain_order=True)
+    df = df.with_columns(rank.alias("_rank"), pl.col("to_ids").fill_null(True))
+    key = ["type", "value", "port"]
+    # most values come from one feed only: those rows need no grouping
+    repeated = df.select(pl.struct(key).is_duplicated()).to_series()
+    singles = df.filter(~repeated).select(
+        *key,
+        pl.concat_list(pl.col("source")).alias("sources"),
+        "confidence",
+        "_rank",
+        pl.col("tags").list.unique(maintain_order=True).fill_null(pl.lit([], pl.List(pl.String))),
+        "valid_from",
+        "valid_until",
+        "to_ids",
+        "description",
+        pl.when(pl.col("origin").is_null()).then(pl.lit([], pl.List(pl.String)))
+        .otherwise(pl.concat_list(pl.col("origin"))).alias("origins"),
+    )
+    grouped = (
+        df.filter(repeated)
+        .group_by(key, maintain_order=True)
         .agg(
             pl.col("source").unique(maintain_order=True).alias("sources"),
             pl.col("confidence").max(),
@@ -66,6 +83,7 @@ def merge(indicators: pa.Table) -> pa.Table:
             pl.col("origin").drop_nulls().unique(maintain_order=True).head(5).alias("origins"),
         )
     )
+    merged = pl.concat([singles, grouped.select(singles.columns)], how="vertical_relaxed")
     base = pl.col("_rank").fill_null(_RANK["medium"])
     conf = pl.col("confidence")
     adjusted = (
