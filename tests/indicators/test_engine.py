@@ -221,8 +221,9 @@ def test_eve_large_against_ipsum_and_firehol_with_rfc1918_suppression(
     nets = [ipaddress.ip_network(x.strip(), strict=False) for x in firehol.read_text().split("\n")
             if x.strip() and not x.startswith("#")]
     mapped = {"flow", "netflow", "dns", "http", "tls", "fileinfo", "alert"}
-    sources = {json.loads(line).get("src_ip") for line in gzip.open(eve, "rt")
-               if json.loads(line).get("event_type") in mapped}
+    with gzip.open(eve, "rt") as f:
+        objects = [json.loads(line) for line in f]
+    sources = {o.get("src_ip") for o in objects if o.get("event_type") in mapped}
     naive = {ip for ip in sources if ip and any(ipaddress.ip_address(ip) in n for n in nets
                                                  if n.version == ipaddress.ip_address(ip).version)}
     eng = engine_for(tmp_path, [firehol])

@@ -111,7 +111,7 @@ def explain(ctx: click.Context, value: str, kind: str | None, **flags: object) -
     report = explain_value(value, settings, kind=kind)
     for line in report.lines():
         out.out.print(line, markup=False, highlight=False)
-    return 0
+    return 2 if report.error else 0
 
 
 @command.command("validate", context_settings=CONTEXT_SETTINGS)
