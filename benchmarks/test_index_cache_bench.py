@@ -4,8 +4,9 @@
 of ``DETECT_BENCH_INDEX_INDICATORS`` (default 10M) indicators once (IPv4, IPv6, domains
 and SHA-256 in equal parts, kept in ``.benchmarks/data``), builds the index cold (parse,
 merge, compile, save) and loads it from the cache; target: cached load < 2 s for 10M.
-``test_compile_1m`` times the compile step alone (merged table -> kernel arrays) for
-1M indicators of each type (target: index build for 1M < 5 s).
+``test_compile_1m`` times the build from a loaded indicator table (merge, then kernel
+arrays) for 1M indicators, a fifth of each of five types (target: < 5 s); feed parsing
+is measured by the cold build above.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def test_cached_load_of_a_large_index(tmp_path: Path) -> None:
 
 
 def test_compile_1m() -> None:
-    n = int(os.environ.get("DETECT_BENCH_INDICATORS", "1000000"))
+    # 1M indicators in all, a fifth of each type (the issue's "index build for 1M")
+    n = int(os.environ.get("DETECT_BENCH_INDICATORS", "1000000")) // 5
     rng = np.random.default_rng(3)
     v4 = np.unique(rng.integers(1 << 24, 0xDF000000, n, dtype=np.uint32))
     ips = [f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}" for a in v4.tolist()]
@@ -107,4 +109,4 @@ def test_compile_1m() -> None:
     print(f"\nindex build, {merged.num_rows:,} indicators (~{per_type:,.0f} per type, 5 types): "
           f"merge {t_merge:.2f} s, compile {t_compile:.2f} s, total {t_merge + t_compile:.2f} s "
           f"(target < 5 s for 1M)")
-    assert t_merge + t_compile < 5 * 5
+    assert t_merge + t_compile < 5
