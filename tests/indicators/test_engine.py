@@ -266,3 +266,22 @@ def test_wrccdc_dns_queries_hit_maltrail_suspicious_lists(shared_datasets: Path,
     assert "weebly.com" in names and "whatismyipaddress.com" in names
     severities = {eng.rule(r).severity for r in set(table_hits)}
     assert severities <= {"low", "informational"}  # suspicious lists, not malware
+
+
+def test_threads_give_identical_hits(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    feed = write_csv(tmp_path / "f.csv", [f"cidr,10.{i}.0.0/16,a,,,,," for i in range(0, 200, 3)]
+                     + [f"domain,evil{i}.example,a,,,,," for i in range(50)])
+    n = 300_000
+    ips = [f"10.{a}.{b}.1" for a, b in rng.integers(0, 256, (n, 2)).tolist()]
+    names = [f"x.evil{i}.example" if i < 50 else f"ok{i}.example"
+             for i in rng.integers(0, 400, n).tolist()]
+    batch = events(source__ip=ips, dns__question__name=names)
+    one = engine_for(tmp_path, [feed]).match(batch)
+    settings = load_settings(environ={}, flags={"indicators": (str(feed),),
+                                                "cache_dir": tmp_path / "cache"})
+    four = IndicatorEngine(load_index(settings), threads=4).match(batch)
+    assert one.num_rows > 1000
+    assert one.equals(four)
