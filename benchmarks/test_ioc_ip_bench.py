@@ -195,7 +195,12 @@ def test_cidr(benchmark, con, n_prefixes: int, family: str) -> None:
     ours_ids = probe_prefix(index, ev)
     others: dict[str, float] = {}
     if family == "v4":
-        starts = pl.DataFrame({"start": index.v4_starts.astype(np.int64), "id": index.v4_ids})
+        starts = pl.DataFrame(
+            {
+                "start": (index.v4_ranges >> np.uint64(32)).astype(np.int64),
+                "id": (index.v4_ranges & np.uint64(0xFFFFFFFF)).astype(np.int64) - 1,
+            }
+        ).with_columns(pl.col("id").cast(pl.Int32))
         key = ev[:, 12:].copy().view(">u4").ravel().astype(np.int64)
         events = pl.DataFrame({"row": np.arange(len(key)), "ip": key})
 
@@ -211,10 +216,13 @@ def test_cidr(benchmark, con, n_prefixes: int, family: str) -> None:
         con.register("e_v4", pa.table({"row": np.arange(len(key)), "ip": key}))
         con.register("r_v4", starts.to_arrow())
     else:
-        hi = index.v6_hi.astype(object)
-        starts_py = [(int(h) << 64) | int(lo) for h, lo in zip(hi, index.v6_lo, strict=True)]
+        hi = index.v6_bounds[:, 0].astype(object)
+        starts_py = [(int(h) << 64) | int(lo) for h, lo in zip(hi, index.v6_bounds[:, 1], strict=True)]
         rng_tab = pa.table(
-            {"start": pa.array([str(x) for x in starts_py]), "id": index.v6_ids}
+            {
+                "start": pa.array([str(x) for x in starts_py]),
+                "id": index.v6_bounds[:, 2].view(np.int64).astype(np.int32),
+            }
         )  # UHUGEINT via text: Arrow has no 128-bit integers
         con.register("r_text", rng_tab)
         con.execute(

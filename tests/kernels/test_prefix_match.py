@@ -62,6 +62,10 @@ def _event(draw: st.DrawFn) -> bytes:
 )
 @example(nets=[(_MAPPED + b"\x00" * 4, 96)], values=[_BASES[3], _BASES[4], _BASES[7]], start=0,
          kind="dictionary")  # fmt: skip
+@example(  # an IPv4 range ending inside ::ffff:0:0/96: the IPv6 key after it is not covered
+    nets=[(_MAPPED + b"\x00" * 4, 104)], values=[b" " + b"\x00" * 15, b"\x00" * 10 + b"\x01" * 6],
+    start=0, kind="plain",
+)  # fmt: skip
 def test_matches_ipaddress(
     nets: list[tuple[bytes, int] | None], values: list[bytes | None], start: int, kind: str
 ) -> None:
@@ -106,6 +110,35 @@ def test_many_prefixes_threads() -> None:
     assert got[sub].tolist() == want
 
 
+@pytest.mark.parametrize("family", ["v4", "v6"])
+def test_dense_buckets_and_table_sizes(family: str) -> None:
+    """Many boundaries in one first-level bucket (forward search) and many empty buckets."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    base = np.frombuffer(_MAPPED + bytes([10, 1, 2, 0]) if family == "v4" else
+                         ipaddress.IPv6Address("2001:db8::").packed, np.uint8)  # fmt: skip
+    nets = np.tile(base, (n, 1))
+    # a dense cluster of /128s (/32s) inside one /112 (/24), plus prefixes spread widely
+    nets[: n // 2, 15] = rng.integers(0, 256, n // 2)
+    nets[n // 2 :, 12 if family == "v4" else 2 :] = rng.integers(
+        0, 256, (n - n // 2, 4 if family == "v4" else 14)
+    )
+    lens = np.where(np.arange(n) < n // 2, 128, rng.integers(96 if family == "v4" else 16, 129, n))
+    events = np.concatenate([nets[rng.integers(0, n, 3000)], np.tile(base, (1000, 1))])
+    events[:, 14:] ^= rng.integers(0, 4, (len(events), 2)).astype(np.uint8)
+    events[-500:, 12 if family == "v4" else 2 :] = rng.integers(
+        0, 256, (500, 4 if family == "v4" else 14)
+    )
+    index = build_prefix_index(nets, lens, np.arange(n))
+    got = probe_prefix(index, events)
+    want = naive.prefix_ids(
+        [bytes(e) for e in events],
+        [(bytes(a), int(b)) for a, b in zip(nets, lens, strict=True)],
+        list(range(n)),
+    )
+    assert got.tolist() == want
+
+
 def test_wrapper_validates() -> None:
     with pytest.raises(ValueError, match="outside 0-128"):
         build_prefix_index(np.zeros((1, 16), np.uint8), [129], [1])
@@ -124,7 +157,7 @@ def test_kernel_callable_from_njit() -> None:
     def total(lanes, idx):
         out = np.empty(lanes.shape[0], np.int32)
         _probe_prefix(lanes, np.ones(lanes.shape[0], np.bool_), idx[0], idx[1], idx[2], idx[3],
-                      idx[4], idx[5], idx[6], idx[7], out)  # fmt: skip
+                      idx[4], out)  # fmt: skip
         return out.sum()
 
     assert total(as_lanes(np.ones((4, 16), np.uint8)), tuple(index)) == 12
