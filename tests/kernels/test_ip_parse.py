@@ -216,3 +216,37 @@ def test_kernel_callable_from_njit() -> None:
 
     buf = ab.string_buffers(pa.array(["1.2.3.4", "x", "::1"]))
     assert count_valid(buf.offsets, buf.data, np.ones(3, np.bool_)) == 2
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.one_of(
+        st.text("0123456789.", max_size=16),
+        st.lists(st.integers(0, 300).map(str), min_size=1, max_size=5).map(".".join),
+        st.builds(lambda a: str(ipaddress.IPv4Address(a)), st.integers(0, 2**32 - 1)),
+    ).map(str.encode),
+    after=st.binary(max_size=10).map(lambda b: b + b"1.2.3.45678901"),
+)
+@example(text=b"1.2.3.4", after=b"5.6.7.8")
+@example(text=b"255.255.255.25", after=b"5")
+@example(text=b"1.2.3.", after=b"4")
+def test_fast_v4_ignores_bytes_after_the_row(text: bytes, after: bytes) -> None:
+    """The branch-free IPv4 path reads past the row end: what follows must not matter."""
+    from detect.kernels.ip_parse import _parse_v4, _parse_v4_fast
+
+    data = np.frombuffer(text + after + b"\x00" * 8, np.uint8)
+    want = _parse_v4(data, 0, len(text))
+    assert _parse_v4_fast(data, 0, len(text)) == (want if len(text) else -1)
+    try:
+        expected = int(ipaddress.IPv4Address(text.decode()))
+    except ValueError:
+        expected = -1
+    assert want == expected
+    # and through the wrapper, where rows are followed by other rows' text
+    offsets = np.array([0, len(text), len(text) + len(after)], np.int32)
+    values, valid = parse_ips(offsets, np.frombuffer(text + after, np.uint8))
+    assert bool(valid[0]) == (expected >= 0)
+    if expected >= 0:
+        assert bytes(values[0]) == ipaddress.IPv6Address(f"::ffff:{text.decode()}").packed
+    else:
+        assert not values[0].any()
