@@ -38,6 +38,11 @@ __all__ = [
     "table_size",
 ]
 
+# String hash schemes (the ``scheme`` argument of the string kernels; saved in indexes):
+SCHEME_BYTES = 0  # _hash_bytes: indexes saved before the faster schemes existed
+SCHEME_STRING = 1  # _hash_string: any bytes
+SCHEME_WINDOW = 2  # _hash_window: length + first 16 bytes (fixed-length random keys)
+
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
 _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _P1 = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio
@@ -146,6 +151,82 @@ def _hash_bytes(data: np.ndarray, s: int, e: int, fold: bool) -> np.uint64:  # n
         g = (g ^ w) * _P1
     h ^= g * _P2
     return _fmix64(h)
+
+
+@njit
+def _load_word(data: np.ndarray, i: int) -> np.uint64:
+    """``data[i:i + 8]`` as one little-endian uint64 (LLVM emits one unaligned load)."""
+    j = np.uint64(i)  # unsigned index: numba then skips negative-index wraparound
+    return (
+        np.uint64(data[j])
+        | (np.uint64(data[j + np.uint64(1)]) << np.uint64(8))
+        | (np.uint64(data[j + np.uint64(2)]) << np.uint64(16))
+        | (np.uint64(data[j + np.uint64(3)]) << np.uint64(24))
+        | (np.uint64(data[j + np.uint64(4)]) << np.uint64(32))
+        | (np.uint64(data[j + np.uint64(5)]) << np.uint64(40))
+        | (np.uint64(data[j + np.uint64(6)]) << np.uint64(48))
+        | (np.uint64(data[j + np.uint64(7)]) << np.uint64(56))
+    )
+
+
+@njit
+def _hash_string(data: np.ndarray, s: int, e: int, fold: bool) -> np.uint64:  # noqa: FBT001
+    """Hash of ``data[s:e]`` (``A-Z`` folded when ``fold``): :func:`_hash_bytes`, but faster.
+
+    16 bytes per step into two independent lanes, and the tail of a string of 8 bytes
+    or more is one *overlapping* word load ending at ``e`` instead of a byte loop (the
+    length in the seed keeps this unambiguous). About 2x faster than
+    :func:`_hash_bytes` on 32-64 byte strings.
+    """
+    n = e - s
+    h = np.uint64(n) * _P1
+    g = _P2
+    i = s
+    while i + 16 <= e:
+        a = _load_word(data, i)
+        b = _load_word(data, i + 8)
+        if fold:
+            a = _fold_word(a)
+            b = _fold_word(b)
+        h = (h ^ a) * _P2
+        h = (h << _S31) | (h >> _S33)
+        g = (g ^ b) * _P1
+        g = (g << _S31) | (g >> _S33)
+        i += 16
+    if n >= 8:
+        if i + 8 <= e:
+            a = _load_word(data, i)
+            h = (h ^ (_fold_word(a) if fold else a)) * _P2
+            i += 8
+        if i < e:
+            b = _load_word(data, e - 8)
+            g = (g ^ (_fold_word(b) if fold else b)) * _P1
+    elif n > 0:
+        w = np.uint64(0)
+        for k in range(n):
+            w |= np.uint64(data[s + k]) << np.uint64(8 * k)
+        g = (g ^ (_fold_word(w) if fold else w)) * _P1
+    h ^= g * _P2
+    return _fmix64(h)
+
+
+@njit
+def _hash_window(data: np.ndarray, s: int, n: int, fold: bool) -> np.uint64:  # noqa: FBT001
+    """Hash of the length ``n`` (>= 16) and the first 16 bytes of ``data[s:s + n]`` only.
+
+    For sets of fixed-length random keys (hex digests: 16 hex characters are already
+    64 uniformly random bits) hashing the rest buys nothing; a hash hit is verified
+    on all bytes anyway. The builder uses it only when the keys are all the same
+    length and their windows are nearly all distinct.
+    """
+    a = _load_word(data, s)
+    b = _load_word(data, s + 8)
+    if fold:
+        a = _fold_word(a)
+        b = _fold_word(b)
+    x = (a ^ (np.uint64(n) * _P1)) * _P2
+    x = ((x << _S31) | (x >> _S33)) ^ b
+    return _fmix64(x)
 
 
 @njit
