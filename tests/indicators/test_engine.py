@@ -285,3 +285,13 @@ def test_threads_give_identical_hits(tmp_path: Path) -> None:
     four = IndicatorEngine(load_index(settings), threads=4).match(batch)
     assert one.num_rows > 1000
     assert one.equals(four)
+
+
+def test_index_cache_key_follows_the_kernel_layout(tmp_path: Path) -> None:
+    from detect.indicators.index import index_key
+    from detect.indicators.model import FeedOptions
+
+    feed = write_csv(tmp_path / "f.csv", ["ip,192.0.2.1,a,,,,,"])
+    a = index_key([str(feed)], [], FeedOptions(), "layout-1")
+    b = index_key([str(feed)], [], FeedOptions(), "layout-2")
+    assert a != b

@@ -54,9 +54,40 @@ def _save(prefix: str, index: NamedTuple) -> dict[str, np.ndarray]:
 
 def _restore(arrays: dict[str, np.ndarray], prefix: str, cls: type) -> object | None:
     names = [f"{prefix}.{f}" for f in cls._fields]
-    if not all(n in arrays for n in names):
-        return None
+    present = [n in arrays for n in names]
+    if not any(present):
+        return None  # no indicators of this type
+    if not all(present):
+        msg = f"indicator index arrays for {prefix!r} do not fit this version; rebuild the index"
+        raise ValueError(msg)
     return cls(*(arrays[n] for n in names))
+
+
+def _layout() -> str:
+    """The kernels' index layout: their array names and a hash of their source.
+
+    Part of the cache key, so a release whose kernels store other arrays, or hash
+    differently, never reads an index an older release saved.
+    """
+    import hashlib
+    import inspect
+
+    import detect.kernels.domain_suffix
+    import detect.kernels.hashing
+    import detect.kernels.ip_set
+    import detect.kernels.prefix_match
+    import detect.kernels.string_set
+
+    h = hashlib.sha256()
+    for module in (detect.kernels.hashing, detect.kernels.ip_set, detect.kernels.prefix_match,
+                   detect.kernels.string_set, detect.kernels.domain_suffix):
+        h.update(inspect.getsource(module).encode())
+    fields = ";".join(f"{cls.__name__}{cls._fields}" for cls in
+                      (IpSetIndex, PrefixIndex, DomainIndex, StringSetIndex))
+    return f"{fields};{h.hexdigest()}"
+
+
+LAYOUT = _layout()
 
 
 def compile_arrays(merged: pa.Table) -> dict[str, np.ndarray]:
@@ -99,6 +130,7 @@ def load_index(settings: Settings, *, use_cache: bool = True) -> IndicatorIndex:
         options=FeedOptions(context=settings.indicator_context),
         cache_dir=settings.cache_dir_or_default() if use_cache else None,
         compile_arrays=compile_arrays,
+        layout=LAYOUT,
     )
 
 

@@ -85,9 +85,13 @@ def _files(specs: Sequence[str]) -> list[Path]:
     return out
 
 
-def index_key(feeds: Sequence[str], allowlists: Sequence[str], options: FeedOptions) -> str:
-    """A hash of everything that shapes the index: feed and list content, and settings."""
+def index_key(feeds: Sequence[str], allowlists: Sequence[str], options: FeedOptions,
+              layout: str = "") -> str:
+    """A hash of everything that shapes the index: feed and list content, settings, and the
+    kernels' array layout (a new release with other index arrays never reads an old cache).
+    """
     h = hashlib.sha256(INDEX_FORMAT.encode())
+    h.update(layout.encode())
     for label, specs in (("feeds", feeds), ("allowlists", allowlists)):
         h.update(label.encode())
         for p in _files(specs):
@@ -191,6 +195,7 @@ def build_index(
     options: FeedOptions | None = None,
     cache_dir: Path | None = None,
     compile_arrays: Callable[[pa.Table], dict[str, np.ndarray]] | None = None,
+    layout: str = "",
 ) -> IndicatorIndex:
     """Load, merge, suppress and compile ``feeds``, or load the cached result.
 
@@ -204,7 +209,7 @@ def build_index(
 
     t0 = time.perf_counter()
     options = options or FeedOptions()
-    key = index_key(feeds, allowlists, options)
+    key = index_key(feeds, allowlists, options, layout)
     if cache_dir is not None:
         cached = load_cached(cache_dir, key)
         if cached is not None:
