@@ -12,7 +12,14 @@ The competitors get every advantage we could think of: polars and DuckDB are pin
 to one thread, IPs are given to them as integers already where the test says so,
 and for CIDRs they join against *our* flattened disjoint ranges (so they skip the
 nested-prefix problem entirely). Event distribution: uniform random values with a
-1 % share drawn from the indicators (worst case for caches, for them and for us).
+1 % share drawn from the indicators (worst case for caches, for them and for us);
+``test_ip_text_realistic`` adds the realistic case (50k distinct addresses, Zipf-like
+counts), as a plain string column and dictionary-encoded.
+
+Which comparison a target refers to (issue 3): "text IPs >= 5x" is parse + probe
+against the fastest competitor giving the same answer (polars ``is_in`` on the raw
+text). The pipeline parses IPs once at ingest (``enrich``) for every purpose, so
+the "probe of the parsed-once column" line is printed apart and is not the target.
 """
 
 from __future__ import annotations
@@ -37,7 +44,6 @@ from detect.kernels.ip_set import build_ip_set, probe_ip_set
 from detect.kernels.prefix_match import build_prefix_index, probe_prefix
 
 pytestmark = pytest.mark.benchmark
-
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +126,17 @@ def test_ip_text(benchmark, v4, con) -> None:
     con.register("evt", pa.table({"ip": text}))
     con.register("indt", pa.table({"ip": ind_text.to_arrow()}))
     duck_sql = "SELECT ip IN (SELECT ip FROM indt) AS hit FROM evt"
+    parsed = ip_to_bin(text)  # what the pipeline holds after enrich (parse once at ingest)
+    probe_only = best(lambda: probe_ip_set(index, parsed), 3)
     ours = _time(benchmark, ours_fn)
     _report(
-        "IP membership from text (parse + probe)",
+        "IP membership, uniform text: probe of the parsed-once column (enrich) vs text",
+        probe_only,
+        {"polars is_in on raw text": best(polars_text, 2)},
+        n,
+    )
+    _report(
+        "IP membership, uniform text: parse + probe (target >= 5x)",
         ours,
         {
             "polars split/cast + is_in": best(polars_parse, 2),
@@ -131,6 +145,79 @@ def test_ip_text(benchmark, v4, con) -> None:
         },
         n,
     )
+
+
+def _dotted(v: np.ndarray) -> pl.Series:
+    return (
+        pl.DataFrame({f"o{i}": (v >> np.uint32(24 - 8 * i)) & np.uint32(255) for i in range(4)})
+        .select(pl.concat_str([pl.col(f"o{i}").cast(pl.Utf8) for i in range(4)], separator="."))
+        .to_series()
+    )
+
+
+@pytest.mark.parametrize("layout", ["string", "dictionary"])
+def test_ip_text_realistic(benchmark, v4, con, layout: str) -> None:
+    """Text IPs as telemetry has them: 50k distinct addresses, Zipf-like counts, 10M events.
+
+    ``string``: a plain string column (every row parsed); ``dictionary``: the same
+    values dictionary-encoded, as Parquet/Arrow readers often deliver repeated
+    strings (ours parses and probes each distinct value once and gathers; polars
+    gets the same column as Categorical, DuckDB as its dictionary-backed VARCHAR).
+    """
+    ind, _ = v4
+    rng = np.random.default_rng(4)
+    distinct = 50_000
+    pool = rng.integers(0, 2**32, distinct, dtype=np.uint32)
+    pool[: distinct // 100] = rng.choice(ind, distinct // 100, replace=False)  # 1 % are indicators
+    rng.shuffle(pool)
+    weights = 1.0 / np.arange(1, distinct + 1) ** 1.1
+    ev = pool[rng.choice(distinct, EVENTS, p=weights / weights.sum())]
+    text = _dotted(ev).to_arrow()
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = text.cast(pa.string())
+    if layout == "dictionary":
+        text = text.dictionary_encode()
+    ind_text = _dotted(ind)
+    index = build_ip_set(ip_to_bin(ind_text.to_arrow()), np.arange(len(ind)))
+    probe_ip_set(index, ip_to_bin(text.slice(0, 10)))
+
+    def ours_fn() -> np.ndarray:
+        if layout == "dictionary":  # parse the dictionary once, keep the codes
+            parsed = pa.DictionaryArray.from_arrays(text.indices, ip_to_bin(text.dictionary))
+            return probe_ip_set(index, parsed)  # probes the 50k entries, gathers by code
+        return probe_ip_set(index, ip_to_bin(text))
+
+    hits = ours_fn() >= 0
+    assert np.array_equal(hits, probe_ip_set(index, ip_to_bin(text)) >= 0)
+    df = pl.from_arrow(pa.table({"ip": text}))
+    members_text = ind_text.implode()
+
+    def polars_text() -> pl.DataFrame:
+        col = pl.col("ip").cast(pl.Utf8) if layout == "dictionary" else pl.col("ip")
+        return df.select(col.is_in(members_text))
+
+    def polars_dict() -> pl.DataFrame:  # categorical: is_in on the categories, gathered
+        return df.select(pl.col("ip").is_in(members_text.cast(pl.List(pl.Categorical))))
+
+    assert np.array_equal(polars_text().to_series().to_numpy(), hits)
+    others = {"polars is_in on raw text": best(polars_text, 2)}
+    if layout == "dictionary":
+        try:
+            got = polars_dict().to_series().to_numpy()
+        except pl.exceptions.PolarsError:
+            got = None
+        if got is not None and np.array_equal(got, hits):
+            others["polars is_in on Categorical"] = best(polars_dict, 2)
+    con.register("evr", pa.table({"ip": text}))
+    con.register("indr", pa.table({"ip": ind_text.to_arrow()}))
+    duck_sql = "SELECT ip IN (SELECT ip FROM indr) AS hit FROM evr"
+    got = con.sql(duck_sql).to_arrow_table().column("hit").to_numpy()
+    assert np.array_equal(got, hits)
+    others["duckdb IN on raw text"] = best(lambda: con.sql(duck_sql).to_arrow_table(), 1)
+    ours = _time(benchmark, ours_fn)
+    _report(f"IP membership, realistic text (50k distinct, {layout}): parse + probe", ours,
+            others, EVENTS)  # fmt: skip
 
 
 def test_ip_v6(benchmark, con) -> None:
@@ -217,7 +304,8 @@ def test_cidr(benchmark, con, n_prefixes: int, family: str) -> None:
         con.register("r_v4", starts.to_arrow())
     else:
         hi = index.v6_bounds[:, 0].astype(object)
-        starts_py = [(int(h) << 64) | int(lo) for h, lo in zip(hi, index.v6_bounds[:, 1], strict=True)]
+        lows = index.v6_bounds[:, 1]
+        starts_py = [(int(h) << 64) | int(lo) for h, lo in zip(hi, lows, strict=True)]
         rng_tab = pa.table(
             {
                 "start": pa.array([str(x) for x in starts_py]),

@@ -177,7 +177,9 @@ def _parse_v6(
 
 
 @njit
-def _octet_fast(data: np.ndarray, p: np.uint64, e: np.uint64) -> tuple[np.int64, np.uint64, np.int64]:
+def _octet_fast(
+    data: np.ndarray, p: np.uint64, e: np.uint64
+) -> tuple[np.int64, np.uint64, np.int64]:
     """``(value, digits, bad)`` of the 1-3 digit octet at ``data[p:]``, without branches.
 
     Reads 3 bytes whatever the row end (the caller guarantees they exist) and masks

@@ -189,7 +189,12 @@ def _flatten(
 
 @njit
 def _direct_table(
-    b_hi: np.ndarray, b_lo: np.ndarray, b_ids: np.ndarray, base: np.uint64, shift: np.uint64, nb: int
+    b_hi: np.ndarray,
+    b_lo: np.ndarray,
+    b_ids: np.ndarray,
+    base: np.uint64,
+    shift: np.uint64,
+    nb: int,
 ) -> np.ndarray:
     """The first-level table over ``nb`` buckets of the sorted boundaries ``(b_hi, b_lo)``.
 
@@ -221,7 +226,8 @@ def _direct_table(
             ub = np.uint64(b)
             off = ub << shift
             lowest = base + off
-            if (off >> shift) == ub and lowest >= base and b_hi[lo_idx] == lowest and b_lo[lo_idx] == 0:
+            no_wrap = (off >> shift) == ub and lowest >= base
+            if no_wrap and b_hi[lo_idx] == lowest and b_lo[lo_idx] == 0:
                 a = lo_idx  # a boundary at the bucket's lowest key
                 inside -= 1
         elif inside > 0:  # bucket 0 starts at key 0, where boundary 0 always sits
