@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import importlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -53,7 +54,7 @@ HEAD_BYTES = 65_536
 # suffixes dropped from a file name to name its feed (``ipsum.txt.gz`` -> ``ipsum``)
 _FEED_SUFFIXES = {
     ".gz", ".tar", ".tgz", ".txt", ".csv", ".tsv", ".json", ".netset", ".ipset", ".intel",
-    ".dat", ".list", ".lst", ".rep", ".log",
+    ".dat", ".list", ".lst", ".rep", ".log", ".misp", ".stix", ".bundle",
 }
 _GLOB_CHARS = set("*?[")
 NOT_A_FEED = "not a feed file (in a folder)"  # skipped key prefix; the path follows
@@ -73,6 +74,21 @@ def feed_source(path: Path, options: FeedOptions) -> str:
         if not dot or not stem or f".{suffix.lower()}" not in _FEED_SUFFIXES:
             return name
         name = stem
+
+
+def first_lines(text: str, pattern: re.Pattern[str]) -> dict[str, int]:
+    """Line of the first match of ``pattern`` for each value of its group 1 (one pass).
+
+    JSON feeds have no line per entry; a problem still names the line where its
+    object's id (STIX ``"id"``, MISP ``"uuid"``) stands.
+    """
+    out: dict[str, int] = {}
+    line, pos = 1, 0
+    for m in pattern.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.setdefault(m.group(1), line)
+    return out
 
 
 def parse_time(text: str) -> datetime:

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detect.indicators.feeds import feed_source, first_lines
 from detect.indicators.model import FeedOptions, FeedProblem, LoadResult, indicator_table
 from detect.indicators.normalize import NormalizeError, normalize
 from detect.readers.source import open_binary
@@ -191,8 +192,8 @@ def _load_json_file(path: Path, text: str, acc: _Accumulator, *,
                                         'no MISP event: expected {"Event": {...}} or '
                                         '{"response": [{"Event": {...}}]}'))
         return
-    lines = _uuid_lines(text)
-    fallback = acc.options.source or default_source or _stem(path)
+    lines = first_lines(text, _UUID_LINE)
+    fallback = acc.options.source or default_source or feed_source(path, FeedOptions())
     for event in events:
         _load_event(event, path, lines, fallback, acc)
 
@@ -322,7 +323,7 @@ def _load_csv(path: Path, text: str, acc: _Accumulator) -> None:
         acc.problems.append(FeedProblem(str(path), 1,
                                         f"MISP CSV header lacks {', '.join(missing)}"))
         return
-    fallback = acc.options.source or _stem(path)
+    fallback = feed_source(path, acc.options)
     for row in reader:
         line = reader.line_num
         event_tags = _split_tags(row.get("event_tag"))
@@ -398,19 +399,4 @@ def _timestamp(value: Any) -> datetime | None:
         raise ValueError(msg) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
-
-def _uuid_lines(text: str) -> dict[str, int]:
-    """Line of the first ``"uuid": "..."`` of each attribute (one linear pass)."""
-    out: dict[str, int] = {}
-    line, pos = 1, 0
-    for m in _UUID_LINE.finditer(text):
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        out.setdefault(m.group(1), line)
-    return out
-
-
-def _stem(path: Path) -> str:
-    """File name without suffixes (``ebury.misp.json.gz`` -> ``ebury``), the default source."""
-    return path.name.split(".", 1)[0] or path.name
 

@@ -40,6 +40,7 @@ from stix2patterns.v21.grammars.STIXPatternParser import STIXPatternParser as P
 from stix2patterns.v21.grammars.STIXPatternVisitor import STIXPatternVisitor
 from stix2patterns.v21.pattern import Pattern
 
+from detect.indicators.feeds import feed_source, first_lines
 from detect.indicators.model import (
     FeedOptions,
     FeedProblem,
@@ -146,9 +147,9 @@ def load(path: Path, *, options: FeedOptions) -> LoadResult:
         objects = doc
     else:
         objects = [doc]
-    lines = _id_lines(text)
+    lines = first_lines(text, _ID_LINE)
     names, markings = _resolvers(objects)
-    default_source = names.get(_producer(objects), options.source or _stem(path))
+    default_source = names.get(_producer(objects), feed_source(path, options))
     rows = _Rows()
 
     for obj in _newest_versions(objects, skipped):
@@ -553,17 +554,3 @@ def _confidence(value: Any) -> int | None:
     return value
 
 
-def _id_lines(text: str) -> dict[str, int]:
-    """Line of the first ``"id": "<type>--<uuid>"`` of each object (one linear pass)."""
-    out: dict[str, int] = {}
-    line, pos = 1, 0
-    for m in _ID_LINE.finditer(text):
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        out.setdefault(m.group(1), line)
-    return out
-
-
-def _stem(path: Path) -> str:
-    """File name without suffixes (``apt1.json.gz`` -> ``apt1``), the default source."""
-    return path.name.split(".", 1)[0] or path.name
