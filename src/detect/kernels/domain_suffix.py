@@ -44,10 +44,9 @@ from detect.kernels.hashing import (
     _filter_maybe,
     _fmix64,
     _slot_shift,
-    filter_words,
-    table_size,
 )
 from detect.kernels.parallel import probe_pairs, run_row_ranges
+from detect.kernels.string_set import key_table
 
 __all__ = ["DomainIndex", "build_domain_index", "probe_domain_buffers", "probe_domain_suffix"]
 
@@ -274,40 +273,21 @@ def build_domain_index(values: pa.Array | pa.ChunkedArray, ids: npt.ArrayLike) -
     so the index holds the same normal form the probe compares against. Nulls and
     empty domains are skipped. A chunked or dictionary array is combined / decoded.
     """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    buf = ab.string_buffers(values)
-    n = len(buf.offsets) - 1
-    ids_in = np.asarray(ids, dtype=np.int32)
-    if len(ids_in) != n:
-        msg = f"ids has {len(ids_in)} values but there are {n} domains"
-        raise ValueError(msg)
-    valid = ab.validity_or_ones(buf.validity, n)
-    n_valid = int(valid.sum())
-    total = int(buf.offsets[-1] - buf.offsets[0]) if n else 0
-    size = table_size(n_valid)
-    k_offsets = np.zeros(n_valid + 1, dtype=np.int64)
-    k_data = np.empty(max(total, 1), dtype=np.uint8)
-    out_ids = np.empty(n_valid, dtype=np.int32)
-    slots = np.full(size, -1, dtype=np.int32)
-    slot_hash = np.zeros(size, dtype=np.uint64)
-    filt = np.zeros(filter_words(n_valid), dtype=np.uint64)
-    data = buf.data if len(buf.data) else _ONE_BYTE
+    keys = key_table(values, ids, "domains")
     m = 0
-    if n_valid:
+    if keys.n_valid:
         m = _build_domain_index(
-            buf.offsets, data, valid, ids_in, k_offsets, k_data, out_ids, slots, slot_hash, filt
-        )
-    used = int(k_offsets[m])
+            keys.offsets, keys.data, keys.valid, keys.ids_in, keys.k_offsets, keys.k_data,
+            keys.out_ids, keys.slots, keys.slot_hash, keys.filt,
+        )  # fmt: skip
+    k_offsets, k_data, out_ids = keys.trimmed(m)
     return DomainIndex(
-        offsets=k_offsets[: m + 1].copy(),
-        data=k_data[: max(used, 1)].copy(),
-        ids=out_ids[:m].copy(),
-        slots=slots,
-        slot_hash=slot_hash,
-        filter=filt,
+        offsets=k_offsets,
+        data=k_data,
+        ids=out_ids,
+        slots=keys.slots,
+        slot_hash=keys.slot_hash,
+        filter=keys.filt,
     )
 
 

@@ -273,6 +273,62 @@ def _choose_scheme(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, fol
     return SCHEME_WINDOW
 
 
+class KeyTable(NamedTuple):
+    """A string-keyed index's inputs and its empty arrays, sized for the keys to insert.
+
+    Shared by the exact string set and the domain-suffix index, whose tables have
+    the same layout (keys packed as offsets + bytes, slots, slot hashes, a filter).
+    """
+
+    offsets: np.ndarray
+    data: np.ndarray
+    valid: np.ndarray
+    ids_in: np.ndarray
+    n_valid: int
+    k_offsets: np.ndarray
+    k_data: np.ndarray
+    out_ids: np.ndarray
+    slots: np.ndarray
+    slot_hash: np.ndarray
+    filt: np.ndarray
+
+    def trimmed(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Key offsets, bytes and ids cut to the ``m`` keys the build kernel inserted."""
+        used = int(self.k_offsets[m])
+        return (self.k_offsets[: m + 1].copy(), self.k_data[: max(used, 1)].copy(),
+                self.out_ids[:m].copy())
+
+
+def key_table(values: pa.Array | pa.ChunkedArray, ids: npt.ArrayLike, what: str) -> KeyTable:
+    """Buffers of ``values`` (chunks combined, dictionaries decoded) and empty index arrays."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    buf = ab.string_buffers(values)
+    n = len(buf.offsets) - 1
+    ids_in = np.asarray(ids, dtype=np.int32)
+    if len(ids_in) != n:
+        msg = f"ids has {len(ids_in)} values but there are {n} {what}"
+        raise ValueError(msg)
+    valid = ab.validity_or_ones(buf.validity, n)
+    n_valid = int(valid.sum())
+    total = int(buf.offsets[-1] - buf.offsets[0]) if n else 0
+    return KeyTable(
+        offsets=buf.offsets,
+        data=buf.data if len(buf.data) else _ONE_BYTE,
+        valid=valid,
+        ids_in=ids_in,
+        n_valid=n_valid,
+        k_offsets=np.zeros(n_valid + 1, dtype=np.int64),
+        k_data=np.empty(max(total, 1), dtype=np.uint8),
+        out_ids=np.empty(n_valid, dtype=np.int32),
+        slots=np.full(table_size(n_valid), -1, dtype=np.int32),
+        slot_hash=np.zeros(table_size(n_valid), dtype=np.uint64),
+        filt=np.zeros(filter_words(n_valid), dtype=np.uint64),
+    )
+
+
 def build_string_set(
     values: pa.Array | pa.ChunkedArray,
     ids: npt.ArrayLike,
@@ -298,43 +354,23 @@ def _build(
     scheme: int | None,
 ) -> StringSetIndex:
     """:func:`build_string_set` with the hash scheme forced (tests build legacy indexes)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    buf = ab.string_buffers(values)
-    n = len(buf.offsets) - 1
-    ids_in = np.asarray(ids, dtype=np.int32)
-    if len(ids_in) != n:
-        msg = f"ids has {len(ids_in)} values but there are {n} strings"
-        raise ValueError(msg)
-    valid = ab.validity_or_ones(buf.validity, n)
-    n_valid = int(valid.sum())
-    total = int(buf.offsets[-1] - buf.offsets[0]) if n else 0
-    size = table_size(n_valid)
-    k_offsets = np.zeros(n_valid + 1, dtype=np.int64)
-    k_data = np.empty(max(total, 1), dtype=np.uint8)
-    out_ids = np.empty(n_valid, dtype=np.int32)
-    slots = np.full(size, -1, dtype=np.int32)
-    slot_hash = np.zeros(size, dtype=np.uint64)
-    filt = np.zeros(filter_words(n_valid), dtype=np.uint64)
-    data = buf.data if len(buf.data) else _ONE_BYTE
+    keys = key_table(values, ids, "strings")
     if scheme is None:
-        scheme = _choose_scheme(buf.offsets, data, valid, fold_case)
+        scheme = _choose_scheme(keys.offsets, keys.data, keys.valid, fold_case)
     m = 0
-    if n_valid:
+    if keys.n_valid:
         m = _build_string_set(
-            buf.offsets, data, valid, ids_in, fold_case, scheme,
-            k_offsets, k_data, out_ids, slots, slot_hash, filt,
+            keys.offsets, keys.data, keys.valid, keys.ids_in, fold_case, scheme,
+            keys.k_offsets, keys.k_data, keys.out_ids, keys.slots, keys.slot_hash, keys.filt,
         )  # fmt: skip
-    used = int(k_offsets[m])
+    k_offsets, k_data, out_ids = keys.trimmed(m)
     return StringSetIndex(
-        offsets=k_offsets[: m + 1].copy(),
-        data=k_data[: max(used, 1)].copy(),
-        ids=out_ids[:m].copy(),
-        slots=slots,
-        slot_hash=slot_hash,
-        filter=filt,
+        offsets=k_offsets,
+        data=k_data,
+        ids=out_ids,
+        slots=keys.slots,
+        slot_hash=keys.slot_hash,
+        filter=keys.filt,
         fold=np.array([int(fold_case) | (scheme << 1)], dtype=np.uint8),
     )
 
