@@ -200,6 +200,21 @@ def find_bad_rows(name: str, arr: pa.Array, target: pa.DataType) -> list[RowProb
     return problems
 
 
+def cast_or_null(
+    name: str, arr: pa.Array, target: pa.DataType
+) -> tuple[pa.Array, list[RowProblem]]:
+    """``arr`` cast to ``target``, values that do not fit nulled and reported (bisection)."""
+    try:
+        return _cast_column(name, arr, target), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, OverflowError):
+        pass
+    bad = find_bad_rows(name, arr, target)
+    keep = np.ones(len(arr), dtype=np.bool_)
+    keep[[p.row for p in bad]] = False
+    cleaned = pc.if_else(pa.array(keep), arr, pa.nulls(len(arr), arr.type))
+    return _cast_column(name, cleaned, target), bad
+
+
 def conform(
     columns: Mapping[str, pa.Array | pa.ChunkedArray],
     num_rows: int,
@@ -225,20 +240,12 @@ def conform(
             continue
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        try:
+        if on_bad_rows is None:
             arrays[field.name] = _cast_column(field.name, arr, field.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-            if on_bad_rows is None:
-                raise
-            bad = find_bad_rows(field.name, arr, field.type)
-            problems.extend(bad)
-            keep = np.ones(len(arr), dtype=np.bool_)
-            keep[[p.row for p in bad]] = False
-            mask = pa.array(keep)
-            # cast what is castable; the bad rows are dropped below
-            arrays[field.name] = _cast_column(
-                field.name, pc.if_else(mask, arr, pa.nulls(len(arr), arr.type)), field.type
-            )
+            continue
+        # values that do not fit are nulled here; their whole rows are dropped below
+        arrays[field.name], bad = cast_or_null(field.name, arr, field.type)
+        problems.extend(bad)
     batch = pa.RecordBatch.from_arrays(
         [
             arrays[f.name] if f.name in arrays else pa.nulls(num_rows, f.type)

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from detect.readers.base import ReadContext, Reject
 from detect.readers.jsonlines import JsonBlock, LineFilter, iter_json_blocks
 from detect.readers.source import open_binary, read_head
-from detect.schema import TIMESTAMP, conform
+from detect.schema import TIMESTAMP, cast_or_null, conform
 
 __all__ = ["EVE_SCHEMA", "MAX_ARRAY_BYTES", "read_batches", "sniff"]
 
@@ -496,18 +496,9 @@ def parse_timestamps(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     no_offset = pc.match_substring_regex(arr, r"[T ]\d\d:\d\d(:\d\d(\.\d*)?)?$")
     if pc.any(no_offset).as_py():
         arr = pc.if_else(no_offset, pc.binary_join_element_wise(arr, "Z", ""), arr)
-    try:
-        return arr.cast(TIMESTAMP), bad
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    out: list[object] = []
-    for i, value in enumerate(arr.to_pylist()):
-        try:
-            out.append(pa.array([value]).cast(TIMESTAMP)[0].value if value else None)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            out.append(None)
-            bad[i] = True
-    return pa.array(out, pa.int64()).cast(TIMESTAMP), bad
+    out, problems = cast_or_null("timestamp", arr, TIMESTAMP)
+    bad[[p.row for p in problems]] = True
+    return out, bad
 
 
 def duration_ns(start: pa.Array, end: pa.Array) -> pa.Array:

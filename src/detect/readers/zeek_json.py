@@ -30,7 +30,7 @@ from detect.readers import zeek_fields as zf
 from detect.readers.base import ReadContext, Reject
 from detect.readers.jsonlines import JsonBlock, iter_json_blocks
 from detect.readers.source import read_head
-from detect.schema import RowProblem
+from detect.schema import RowProblem, cast_or_null
 
 PATH_KEYS = ("_path", "@stream")
 OBSERVER_KEYS = ("_node_name", "@system", "_system_name")
@@ -270,18 +270,9 @@ def _iso_times(arr: pa.Array, name: str, problems: list[RowProblem]) -> pa.Array
 def _cast_or_reject(
     arr: pa.Array, target: pa.DataType, name: str, problems: list[RowProblem]
 ) -> pa.Array:
-    try:
-        return arr.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    good: list[object] = []
-    for i in range(len(arr)):  # slow path: only after a failed cast
-        try:
-            good.append(arr.slice(i, 1).cast(target)[0].as_py())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            problems.append(RowProblem(i, name, str(arr[i].as_py()), str(e).splitlines()[0]))
-            good.append(None)
-    return pa.array(good, target)
+    out, bad = cast_or_null(name, arr, target)
+    problems.extend(bad)
+    return out
 
 
 def _report(
