@@ -49,3 +49,13 @@ def test_bad_settings_name_the_setting(tmp_path: Path, text: str, fragment: str)
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(config=tmp_path / "nope.toml", environ={})
+
+
+def test_rule_files_skip_test_event_folders(tmp_path: Path) -> None:
+    from detect.engines import rule_files
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "a.yml").write_text("title: a\n")
+    (tmp_path / "tests" / "a.yml").write_text("positive: []\n")
+    assert rule_files((str(tmp_path),)) == [tmp_path / "a.yml"]
+    assert rule_files((str(tmp_path / "tests" / "a.yml"),)) == [tmp_path / "tests" / "a.yml"]

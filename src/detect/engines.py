@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from detect.config import Settings
+from detect.errors import ConfigError, InputError
 from detect.hits import EngineSet
 from detect.readers import expand_inputs
 
@@ -17,14 +18,19 @@ RULE_SUFFIXES = (".yml", ".yaml")
 
 
 def rule_files(specs: tuple[str, ...]) -> list[Path]:
-    """Sigma rule files named by paths, folders and globs."""
+    """Sigma rule files named by paths, folders and globs.
+
+    A file named explicitly is always taken; in a folder, YAML under a ``tests``
+    folder is not (a rule pack keeps its test events there, as ``rules/sigma`` does).
+    """
     files, _ = expand_inputs(list(specs))
-    found = [f.path for f in files if f.path.suffix in RULE_SUFFIXES]
+    found = [f.path for f in files if f.path.suffix in RULE_SUFFIXES and f.explicit]
     # expand_inputs skips YAML in folders (it looks for telemetry); walk them here
     for spec in specs:
         p = Path(spec)
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.suffix in RULE_SUFFIXES))
+            found.extend(q for q in sorted(p.rglob("*")) if q.suffix in RULE_SUFFIXES
+                         and "tests" not in q.relative_to(p).parts[:-1])
     return sorted(set(found))
 
 
@@ -41,7 +47,11 @@ def load_engines(settings: Settings) -> EngineSet:
             "so they were not evaluated"
         )
     if settings.indicators_or_default():
-        _add_indicators(engines, settings)
+        try:
+            _add_indicators(engines, settings)
+        except InputError as e:
+            # a feed that cannot be read is a configuration problem: nothing ran yet
+            raise ConfigError(str(e)) from e
     return engines
 
 

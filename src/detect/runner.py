@@ -103,6 +103,10 @@ def run(
     if db.parent and not db.parent.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
     with RunLock(db):
+        if engines is None:
+            # rules and feeds before the database: a bad feed is a configuration
+            # error, and nothing (not even an empty database) is written for it
+            engines = load_engines(settings)
         clean_stale(db)
         t = time.perf_counter()
         store = open_store(db)
@@ -120,8 +124,6 @@ def run(
         finally:
             store.close()
         timer.add("store", t)
-        if engines is None:
-            engines = load_engines(settings)
         timer.seconds["compile"] = engines.compile_seconds
         summary.notes.extend(engines.notes)
         summary.problems.extend(engines.problems)

@@ -80,3 +80,16 @@ def test_run_with_indicators_and_allowlist(feeds: Path, tmp_path: Path,
     assert run("alerts", "--db", str(db), "-f", "json") == 0
     alerts = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [(a["rule_id"], a["entity"]) for a in alerts] == [("ioc:ip:203.0.113.5", "10.1.1.1")]
+
+
+def test_a_missing_or_unknown_feed_is_a_configuration_error(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    logs = tmp_path / "e.ndjson"
+    logs.write_text('{"@timestamp":"2024-01-01T00:00:00Z","source.ip":"10.1.1.1"}\n')
+    db = tmp_path / "a.duckdb"
+    assert run("run", str(logs), "--db", str(db), "--indicators", str(tmp_path / "nope.csv")) == 2
+    assert "no such feed file" in capsys.readouterr().err
+    (tmp_path / "bad.bin").write_bytes(b"\x00\x01garbage")
+    assert run("run", str(logs), "--db", str(db), "--indicators", str(tmp_path / "bad.bin")) == 2
+    assert "not an indicator feed" in capsys.readouterr().err
+    assert not db.exists()  # nothing ran, nothing was written

@@ -294,7 +294,8 @@ def detect_feed_format(path: Path | str) -> str:
         if module is not None and module.sniff(head, path):
             return fmt
     msg = ("not an indicator feed in any known format "
-           f"({', '.join(available_formats())}); name the format with fmt=...")
+           f"({', '.join(available_formats())}); check the path, or convert the feed to "
+           "one of these")
     raise FeedFormatError(msg, location=Location(str(path)))
 
 
