@@ -82,8 +82,8 @@ def test_run_with_indicators_and_allowlist(feeds: Path, tmp_path: Path,
     assert [(a["rule_id"], a["entity"]) for a in alerts] == [("ioc:ip:203.0.113.5", "10.1.1.1")]
 
 
-def test_a_missing_or_unknown_feed_is_a_configuration_error(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_or_unknown_feed_is_a_configuration_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     logs = tmp_path / "e.ndjson"
     logs.write_text('{"@timestamp":"2024-01-01T00:00:00Z","source.ip":"10.1.1.1"}\n')
     db = tmp_path / "a.duckdb"
