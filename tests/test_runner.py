@@ -145,3 +145,12 @@ def test_match_without_engines_writes_an_empty_hits_file(tmp_path: Path, logs: P
     hits = pq.read_table(out)
     assert hits.num_rows == 0
     assert hits.schema == HITS_SCHEMA
+
+
+def test_an_alert_window_spanning_batches_is_one_contribution(tmp_path: Path,
+                                                              logs: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    settings = load_settings(environ={}, flags={"db": db, "batch_size": 1})
+    summary = run([str(logs)], settings, engines=EngineSet([PortEngine()]))
+    assert summary.status == "ok"
+    assert [r[4] for r in alerts(db)] == [3, 1]

@@ -7,6 +7,7 @@ vectorised ``take``), and the rule's title, severity and ATT&CK ids from the eng
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -80,14 +81,16 @@ def with_context(hits: pa.Table, batch: pa.RecordBatch, engines: EngineSet,
     table = table.append_column(
         "references", gather([list(info[r].references) for r in uniq], pa.list_(pa.string()))
     )
-    # the entity: per rule, the value of the rule's entity column for that event
+    # the entity: the value of the rule's entity column for that event; one pass per
+    # distinct entity column (a handful), not per rule (thousands of indicators)
+    columns = sorted({info[r].entity for r in uniq})
+    column_of_rule = np.array([columns.index(info[r].entity) for r in uniq], dtype=np.int64)
+    column_of_hit = column_of_rule[np.asarray(index.fill_null(0).to_numpy(zero_copy_only=False))]
     entity = pa.nulls(hits.num_rows, pa.string())
-    for r in uniq:
-        column = info[r].entity
+    for k, column in enumerate(columns):
         if column not in events.column_names:
             continue
-        mask = pc.equal(hits.column("rule_id"), r)
-        values = events.column(column).cast(pa.string())
-        entity = pc.if_else(mask, values, entity)
+        values = events.column(column).combine_chunks().cast(pa.string())
+        entity = pc.if_else(pa.array(column_of_hit == k), values, entity)
     entity = pc.fill_null(entity, "-")
     return table.append_column("entity", entity)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detect import __version__
-from detect.alerts import aggregate_hits, severity_at_least
+from detect.alerts import aggregate_hits, merge_contributions, severity_at_least
 from detect.config import Settings
 from detect.engines import load_engines
 from detect.errors import InputError, NotTelemetryError
@@ -282,6 +282,9 @@ def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: Reje
     except InputError as e:
         _failed(f, r, e)
         return [], start_offset + r.events
+    if len(contribs) > 1:
+        # an alert window spans batches: one contribution per (alert, input)
+        contribs = [merge_contributions(contribs)]
     return contribs, offset
 
 
