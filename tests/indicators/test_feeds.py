@@ -85,7 +85,7 @@ def test_load_feeds_folder_glob_and_skips(tmp_path: Path) -> None:
     assert sorted(r.indicators["value"].to_pylist()) == [
         "1.1.1.1", "1.2.3.4", "2.2.2.2", "5.6.7.8", "evil.com"]
     assert [p.line for p in r.problems] == [5]
-    assert r.skipped == {f"{feeds.NOT_A_FEED}: {folder / 'README.md'}": 1}
+    assert r.skipped == {f"{feeds.DOCUMENTATION}: {folder / 'README.md'}": 1}
     r = load_feeds([str(folder / "**" / "*.csv"), str(folder / "a.txt")],
                    options_for=lambda p: FeedOptions(source=p.stem.upper()))
     assert r.indicators["source"].to_pylist() == ["B", "A", "A", "A", "A"]
@@ -164,4 +164,17 @@ def test_real_abusech_and_firehol_folders(shared_datasets: Path) -> None:
     assert counts["threatfox_ips"] == 19_863 and counts["urlhaus_recent"] == 11_125
     assert counts["sslbl_sha1"] == 5_522 and counts["sslbl_ja3_fingerprints"] == 98
     assert counts["feodotracker_ipblocklist"] == 28 and counts["firehol_level1"] == 2_744
-    assert all(k.startswith(feeds.NOT_A_FEED) for k in r.skipped)  # SOURCE.md, LICENSE
+    assert all(k.startswith(feeds.DOCUMENTATION) for k in r.skipped)  # SOURCE.md, LICENSE
+
+
+def test_documentation_in_a_feed_folder_is_not_read(tmp_path: Path) -> None:
+    from detect.indicators.feeds import load_feeds
+
+    (tmp_path / "LICENSE").write_text("Copyright (c) the Maltrail developers\nsome terms\n")
+    (tmp_path / "README.md").write_text("# feeds\n")
+    (tmp_path / "bad.txt").write_text("evil.example\n203.0.113.9\n")
+    result = load_feeds([str(tmp_path)])
+    assert sorted(result.indicators.column("value").to_pylist()) == ["203.0.113.9",
+                                                                     "evil.example"]
+    assert result.problems == []
+    assert len(result.skipped) == 2  # LICENSE and README.md, counted, not read

@@ -364,6 +364,18 @@ def _expand_path(path: Path, *, named: bool) -> list[tuple[Path, bool]]:
             if p.is_file() and not p.name.startswith(".")]
 
 
+DOCUMENTATION = "documentation, not read as a feed"
+_DOC_NAMES = ("license", "licence", "copying", "readme", "notice", "authors", "source")
+_DOC_SUFFIXES = (".md", ".rst", ".html", ".pdf")
+
+
+def _is_documentation(path: Path) -> bool:
+    """A feed folder's LICENSE, README or notes: never read as indicators (Maltrail's
+    LICENSE carries the Maltrail banner its trail files are recognised by)."""
+    name = path.name.lower()
+    return name.startswith(_DOC_NAMES) or name.endswith(_DOC_SUFFIXES)
+
+
 def load_feeds(specs: list[str], *,
                options_for: Callable[[Path], FeedOptions] | None = None) -> LoadResult:
     """Load files, folders and globs of feeds into one result.
@@ -377,6 +389,9 @@ def load_feeds(specs: list[str], *,
     results: list[LoadResult] = []
     for spec in specs:
         for path, named in _expand(spec):
+            if not named and _is_documentation(path):
+                results.append(LoadResult(empty_indicators(), [], {f"{DOCUMENTATION}: {path}": 1}))
+                continue
             options = options_for(path) if options_for else FeedOptions()
             try:
                 fmt = detect_feed_format(path)
