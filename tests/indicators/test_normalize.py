@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from detect.indicators.normalize import (
     NormalizeError,
     infer,
+    infer_column,
     normalize,
     normalize_cidr,
+    normalize_column,
     normalize_domain,
     normalize_ip,
     normalize_url,
@@ -212,3 +214,94 @@ def test_url_column_leaves_non_urls_unchanged(values: list[str | None]) -> None:
     for before, after in zip(values, got, strict=True):
         if before is None or "://" not in before:
             assert after == before
+
+
+# -- normalize_column / infer_column == normalize / infer, row for row ----------------------
+
+_dlabel = st.from_regex(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,8}[A-Za-z0-9_])?", fullmatch=True)
+_bad_label = st.sampled_from(["-a", "a-", "", "a b", "ü", "bücher", "x" * 64, "123", "a%b"])
+_domain = st.builds(
+    lambda labels, star, dot: ("*." if star else "") + ".".join(labels) + ("." if dot else ""),
+    st.lists(st.one_of(_dlabel, _dlabel, _dlabel, _bad_label), min_size=1, max_size=4),
+    st.booleans(), st.booleans())
+_ip = st.one_of(
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda ip: ip.exploded.upper()),
+    st.ip_addresses(v=4).map(lambda ip: f"::ffff:{ip}"),
+    st.ip_addresses(v=4).map(lambda ip: f"::{ip}"),
+    st.ip_addresses(v=6).map(lambda ip: f"{ip}%eth0"),
+    st.lists(st.integers(0, 300), min_size=3, max_size=5).map(
+        lambda o: ".".join(f"0{x}" if x % 7 == 0 else str(x) for x in o)),
+)
+_cidr = st.builds(lambda ip, n: f"{ip}/{n}", _ip,
+                  st.one_of(st.integers(0, 130).map(str), st.sampled_from(["32", "128", "08",
+                                                                           "", "x"])))
+
+
+def _colons(h: str) -> str:
+    return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
+
+
+_hash = st.builds(lambda n, up, colon: (_colons if colon else str)(
+    ("ab" * 40)[:n].upper() if up else ("0f" * 40)[:n]),
+    st.sampled_from([31, 32, 40, 64, 65]), st.booleans(), st.booleans())
+_email = st.builds(lambda u, d: f"{u}@{d}", st.from_regex(r"[A-Za-z0-9.@]{0,6}", fullmatch=True),
+                   _domain)
+_garbage = st.one_of(st.text(max_size=12), st.sampled_from(
+    ["", " ", "  1.2.3.4 ", "evil[.]com", "hxxp://x.com", "http://", "http:///x", "a b",
+     "1.2.3.4/33", "foo/bar", "http://x.com:99999/", "http://[::1]:80/", "x.com:80/y",
+     "user-agent  ", "\t", "a\nb.com", "HTTP://X.COM:0080/"]))
+_mixed = st.one_of(_ip, _cidr, _domain, urls(), _domain.map(lambda d: d + "/p?q=1"), _hash,
+                   _email, _garbage)
+
+
+def _one(fn: object, *args: str) -> tuple[str | None, str | None, bool]:
+    try:
+        typ, value = fn(*args)  # type: ignore[operator]
+    except NormalizeError:
+        return None, None, False
+    return typ, value, True
+
+
+def _column(out: tuple[pa.Array, pa.Array, pa.Array]) -> list[tuple[str | None, str | None,
+                                                                     bool]]:
+    types, values, errors = (a.to_pylist() for a in out)
+    assert all((e is None) == (t is not None) == (v is not None)
+               for t, v, e in zip(types, values, errors, strict=True))
+    return [(t, v, e is None) for t, v, e in zip(types, values, errors, strict=True)]
+
+
+def _messages(fn: object, values: list[str], *kind: str) -> list[str | None]:
+    out: list[str | None] = []
+    for v in values:
+        try:
+            fn(*kind, v)  # type: ignore[operator]
+            out.append(None)
+        except NormalizeError as e:
+            out.append(str(e))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_mixed, max_size=30))
+def test_infer_column_equals_infer(values: list[str]) -> None:
+    got = infer_column(pa.array(values, type=pa.string()))
+    assert _column(got) == [_one(infer, v) for v in values]
+    assert got[2].to_pylist() == _messages(infer, values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["ip", "cidr", "domain", "url", "md5", "sha1", "sha256", "ja3", "ja3s",
+                        "email", "user-agent", "weird"]),
+       st.lists(_mixed, max_size=30))
+def test_normalize_column_equals_normalize(kind: str, values: list[str]) -> None:
+    got = normalize_column(kind, pa.array(values, type=pa.string()))
+    assert _column(got) == [_one(normalize, kind, v) for v in values]
+    assert got[2].to_pylist() == _messages(normalize, values, kind)
+
+
+def test_column_null_and_chunked() -> None:
+    types, _values, errors = infer_column(pa.chunked_array([["1.2.3.4"], [None, "evil.com"]]))
+    assert types.to_pylist() == ["ip", None, "domain"]
+    assert errors.to_pylist() == [None, "missing value", None]
+    assert normalize_column("ip", pa.array([], type=pa.string()))[0].to_pylist() == []

@@ -23,12 +23,27 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from detect.indicators.feeds import FeedRows, parse_time
-from detect.indicators.model import INDICATOR_TYPES, SEVERITIES, FeedOptions, LoadResult
-from detect.readers.source import text_lines
+from detect.indicators.model import (
+    INDICATOR_SCHEMA,
+    INDICATOR_TYPES,
+    SEVERITIES,
+    TIMESTAMP,
+    FeedOptions,
+    LoadResult,
+    empty_indicators,
+)
+from detect.indicators.normalize import infer_column, normalize_column
+from detect.readers.source import open_binary, text_lines
 
 # indicator types as feeds spell them -> ours ("ip:port" splits off a port)
 TYPE_ALIASES: dict[str, str] = {
@@ -161,8 +176,172 @@ def _data_lines(f: Iterator[str], start: int, counter: list[int]) -> Iterator[st
         yield line
 
 
+_WS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())  # what str.strip strips
+_COMMENT_OR_BLANK = re.compile(rb"(?:^|\n)[ \t\r\x0b\x0c]*(?:#|\n|$)")
+_QUOTE_AFTER_SPACE = re.compile(rb",[ \t]+\"")
+
+
+def _arrow_columns(path: Path, start: int, width: int) -> tuple[list[pa.Array], int] | None:
+    """The data rows as string columns with pyarrow, and the first data line's number.
+
+    Only for the plain shape: no comment or blank line among the rows (a trailing
+    ``# END`` banner is fine), no value quoted after a space, no newline in a quoted
+    value, valid UTF-8, every row as wide as the header. Anything else: None (the
+    ``csv`` module reads it, row by row).
+    """
+    with open_binary(path) as f:
+        data = f.read()
+    pos = 0
+    for _ in range(start):
+        pos = data.find(b"\n", pos) + 1
+        if pos == 0:
+            return None
+    body = data[pos:]
+    m = _COMMENT_OR_BLANK.search(body)
+    if m is not None:  # only comments and blank lines may follow
+        tail = body[m.start():]
+        if any(line.strip() and not line.strip().startswith(b"#")
+               for line in tail.splitlines()):
+            return None
+        body = body[:m.start()]
+    if not body.strip() or _QUOTE_AFTER_SPACE.search(body):
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)],
+                                           use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                              ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if table.num_rows != body.count(b"\n") + (not body.endswith(b"\n")):
+        return None  # a line pyarrow did not take as one row
+    columns = [table.column(i).combine_chunks() for i in range(width)]
+    if b", " in body:  # csv's skipinitialspace
+        columns = [pc.utf8_ltrim(c, characters=" ") for c in columns]
+    return columns, pos and start + 1
+
+
+def _csv_columns(path: Path, start: int, header: list[str], problems: list[tuple[int, str,
+                                                                                   str | None]]
+                 ) -> tuple[list[pa.Array], np.ndarray]:
+    """The data rows with the ``csv`` module (comments, quoted newlines ...) and their lines."""
+    width = len(header)
+    cols: list[list[str]] = [[] for _ in range(width)]
+    lines: list[int] = []
+    counter = [0]
+    with text_lines(path) as f:
+        for fields in csv.reader(_data_lines(f, start, counter), skipinitialspace=True):
+            number = counter[0]
+            if len(fields) != width:
+                problems.append((number, f"expected {width} fields as the header has, got "
+                                 f"{len(fields)}; quote values that hold commas",
+                                 ",".join(fields)))
+                continue
+            lines.append(number)
+            for c, v in zip(cols, fields, strict=True):
+                c.append(v)
+    return [pa.array(c, type=pa.string()) for c in cols], np.array(lines, dtype=np.int64)
+
+
+def _per_unique(col: pa.Array, fn: Callable[[str], Any], typ: pa.DataType
+                ) -> pa.Array:
+    """``fn`` of every distinct value, taken back to the rows (few distinct values)."""
+    enc = col.dictionary_encode()
+    results = [fn(v) for v in enc.dictionary.to_pylist()]
+    return pa.array(results, type=typ).take(enc.indices)
+
+
+def _strip(col: pa.Array) -> pa.Array:
+    return pc.utf8_trim(col, characters=_WS)
+
+
+def _nonempty(col: pa.Array) -> pa.Array:
+    """Stripped text, null where empty."""
+    text = _strip(col)
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _confidence(text: str) -> int | str | None:
+    if _key(text) in _EMPTY:
+        return None
+    try:
+        confidence = round(float(text))
+    except ValueError:
+        confidence = -1
+    if not 0 <= confidence <= 100:
+        return f"confidence is not a number 0..100: {text!r}"
+    return confidence
+
+
+def _severity(text: str) -> str | None:
+    if _key(text) in _EMPTY:
+        return None
+    severity = SEVERITY_ALIASES.get(_key(text))
+    if severity is None:
+        return f"!unknown severity {text!r}; use one of {', '.join(SEVERITIES)}"
+    return severity
+
+
+def _port(text: str) -> int | str | None:
+    value = text.strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 65535:
+        return f"port is not a number 0..65535: {value!r}"
+    return int(value)
+
+
+def _time(name: str) -> Callable[[str], Any]:
+    def one(text: str) -> Any:
+        if _key(text) in _EMPTY:
+            return None
+        try:
+            return parse_time(text)
+        except ValueError:
+            return f"{name} is not an ISO 8601 time: {text!r}"
+    return one
+
+
+def _tags(joined: str) -> list[str] | None:
+    tags = [t.strip() for cell in joined.split("\x00") for t in _TAG_SPLIT.split(cell)
+            if t.strip().lower() not in _EMPTY]
+    return list(dict.fromkeys(tags)) or None
+
+
+def _split_int_or_error(values: list[Any]) -> tuple[list[Any], list[str | None]]:
+    """Per-unique results that are a value or a message string -> values, messages."""
+    out: list[Any] = []
+    errs: list[str | None] = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(None)
+            errs.append(v)
+        else:
+            out.append(v)
+            errs.append(None)
+    return out, errs
+
+
+def _checked(col: pa.Array, fn: Callable[[str], Any], typ: pa.DataType
+             ) -> tuple[pa.Array, pa.Array]:
+    """``fn`` per distinct value: a typed value or an error message; both back per row."""
+    enc = col.dictionary_encode()
+    vals, errs = _split_int_or_error([fn(v) for v in enc.dictionary.to_pylist()])
+    return (pa.array(vals, type=typ).take(enc.indices),
+            pa.array(errs, type=pa.string()).take(enc.indices))
+
+
 def load(path: Path, *, options: FeedOptions) -> LoadResult:
-    """Every data row an indicator or a problem; comment and blank lines are not entries."""
+    """Every data row an indicator or a problem; comment and blank lines are not entries.
+
+    Plain CSV files are read by ``pyarrow.csv`` and normalised a column at a time
+    (``normalize_column``); other shapes are read by the ``csv`` module, then the same.
+    """
     rows = FeedRows(path, options)
     with text_lines(path) as f:
         head = [line for _, line in zip(range(400), f, strict=False)]
@@ -193,79 +372,144 @@ def load(path: Path, *, options: FeedOptions) -> LoadResult:
     vfi = _column(keys, ("valid_from",))
     vui = _column(keys, ("valid_until",))
 
-    counter = [0]
-    with text_lines(path) as f:
-        for fields in csv.reader(_data_lines(f, start, counter), skipinitialspace=True):
-            number = counter[0]
-            if len(fields) != width:
-                rows.problem(number, f"expected {width} fields as the header has, got "
-                             f"{len(fields)}; quote values that hold commas",
-                             ",".join(fields))
-                continue
-            raw = fields[vi].strip()
-            if not raw:
-                rows.problem(number, f"empty value in column {header[vi]!r}")
-                continue
-            kind = column_kind
-            if ti is not None and options.kind is None:
-                spelled = fields[ti].strip().lower()
-                kind = TYPE_ALIASES.get(spelled)
-                if kind is None:
-                    rows.problem(number, f"unknown indicator type {fields[ti]!r}; use one of "
-                                 f"{', '.join(INDICATOR_TYPES)}", raw)
-                    continue
-            port: int | None = None
-            if pi is not None and fields[pi].strip():
-                text = fields[pi].strip()
-                if not text.isdigit() or int(text) > 65535:
-                    rows.problem(number, f"port is not a number 0..65535: {text!r}", raw)
-                    continue
-                port = int(text)
-            if kind in ("ip:port", "ip", "domain", None) and ":" in raw and "/" not in raw:
-                host, split_port = split_host_port(raw)
-                if split_port is not None:
-                    raw, port = host, split_port
-                    kind = "ip" if kind == "ip:port" else kind
-            if kind == "ip:port":
-                kind = "ip"
-            extra: dict[str, object] = {}
-            if si is not None and fields[si].strip():
-                extra["source"] = fields[si].strip()
-            if ci is not None and _key(fields[ci]) not in _EMPTY:
-                try:
-                    confidence = round(float(fields[ci]))
-                except ValueError:
-                    confidence = -1
-                if not 0 <= confidence <= 100:
-                    rows.problem(number, f"confidence is not a number 0..100: {fields[ci]!r}",
-                                 raw)
-                    continue
-                extra["confidence"] = confidence
-            if sevi is not None and _key(fields[sevi]) not in _EMPTY:
-                severity = SEVERITY_ALIASES.get(_key(fields[sevi]))
-                if severity is None:
-                    rows.problem(number, f"unknown severity {fields[sevi]!r}; use one of "
-                                 f"{', '.join(SEVERITIES)}", raw)
-                    continue
-                extra["severity"] = severity
-            if tag_cols:
-                tags = [t.strip() for c in tag_cols for t in _TAG_SPLIT.split(fields[c])
-                        if t.strip().lower() not in _EMPTY]
-                if tags:
-                    extra["tags"] = list(dict.fromkeys(tags))
-            if di is not None and fields[di].strip():
-                extra["description"] = fields[di].strip()
-            bad_time = False
-            for name, idx in (("valid_from", vfi), ("valid_until", vui)):
-                if idx is not None and _key(fields[idx]) not in _EMPTY:
-                    try:
-                        extra[name] = parse_time(fields[idx])
-                    except ValueError:
-                        rows.problem(number, f"{name} is not an ISO 8601 time: "
-                                     f"{fields[idx]!r}", raw)
-                        bad_time = True
-                        break
-            if bad_time:
-                continue
-            rows.add_value(kind, raw, number, port=port, **extra)
-    return rows.result()
+    problems: list[tuple[int, str, str | None]] = []
+    fast = _arrow_columns(path, start, width)
+    if fast is not None:
+        cols, first = fast
+        lines = np.arange(first, first + len(cols[0]), dtype=np.int64)
+    else:
+        cols, lines = _csv_columns(path, start, header, problems)
+    n = len(lines)
+    raw = _strip(cols[vi])
+    bad = pa.nulls(n, pa.string())  # the first problem of each row, null where none
+
+    def flag(cond: pa.Array, message: pa.Array | str) -> None:
+        nonlocal bad
+        cond = pc.and_(pc.fill_null(cond, False), pc.is_null(bad))
+        bad = pc.if_else(cond, message, bad)
+
+    flag(pc.equal(raw, ""), f"empty value in column {header[vi]!r}")
+    if ti is not None and options.kind is None:
+        kinds = _per_unique(cols[ti], lambda t: TYPE_ALIASES.get(t.strip().lower()),
+                            pa.string())
+        unknown = _per_unique(cols[ti], lambda t: f"unknown indicator type {t!r}; use one of "
+                              f"{', '.join(INDICATOR_TYPES)}", pa.string())
+        flag(pc.is_null(kinds), unknown)
+    else:
+        kinds = pa.array(np.full(n, column_kind, dtype=object), type=pa.string())
+    port: pa.Array = pa.nulls(n, pa.int64())
+    if pi is not None:
+        port, err = _checked(cols[pi], _port, pa.int64())
+        flag(pc.is_valid(err), err)
+    # host:port in the value column (ThreatFox's ip:port, Feodo's ip with a port)
+    splittable = pc.and_(
+        pc.and_(pc.or_(pc.is_null(kinds), pc.is_in(kinds, pa.array(["ip:port", "ip", "domain"]))),
+                pc.match_substring(raw, ":")),
+        pc.invert(pc.match_substring(raw, "/")))
+    splittable = pc.and_(splittable, pc.is_null(bad))
+    split_idx = np.flatnonzero(pc.fill_null(splittable, False).to_numpy(zero_copy_only=False))
+    if len(split_idx):
+        raw_l = raw.to_pylist()
+        kinds_l = kinds.to_pylist()
+        port_l = port.to_pylist()
+        for i in split_idx:
+            host, split_port = split_host_port(raw_l[i])
+            if split_port is not None:
+                raw_l[i], port_l[i] = host, split_port
+                kinds_l[i] = "ip" if kinds_l[i] == "ip:port" else kinds_l[i]
+        raw = pa.array(raw_l, type=pa.string())
+        kinds = pa.array(kinds_l, type=pa.string())
+        port = pa.array(port_l, type=pa.int64())
+    kinds = pc.if_else(pc.equal(kinds, "ip:port"), "ip", kinds)
+    extra: dict[str, pa.Array] = {}
+    if si is not None:
+        extra["source"] = _nonempty(cols[si])
+    if ci is not None:
+        extra["confidence"], err = _checked(cols[ci], _confidence, pa.int16())
+        flag(pc.is_valid(err), err)
+    if sevi is not None:
+        severity = _per_unique(cols[sevi], _severity, pa.string())
+        is_err = pc.starts_with(severity, "!")
+        flag(is_err, pc.utf8_slice_codeunits(severity, 1))
+        extra["severity"] = pc.if_else(is_err, pa.scalar(None, pa.string()), severity)
+    if tag_cols:
+        joined = (cols[tag_cols[0]] if len(tag_cols) == 1 else
+                  pc.binary_join_element_wise(*[cols[c] for c in tag_cols], "\x00"))
+        extra["tags"] = _per_unique(joined, _tags, pa.list_(pa.string()))
+    if di is not None:
+        extra["description"] = _nonempty(cols[di])
+    for name, idx in (("valid_from", vfi), ("valid_until", vui)):
+        if idx is not None:
+            extra[name], err = _checked(cols[idx], _time(name), TIMESTAMP)
+            flag(pc.is_valid(err), err)
+
+    # normalise, a column at a time per kind, rows without a problem so far
+    types = pa.nulls(n, pa.string())
+    values = pa.nulls(n, pa.string())
+    todo = pc.is_null(bad)
+    for kind in pc.unique(pc.filter(kinds, todo)).to_pylist():
+        sel = pc.and_(todo, pc.equal(kinds, kind) if kind is not None else pc.is_null(kinds))
+        sel = pc.fill_null(sel, False)
+        idx = np.flatnonzero(sel.to_numpy(zero_copy_only=False))
+        sub = raw.take(pa.array(idx))
+        t, v, e = infer_column(sub) if kind is None else normalize_column(kind, sub)
+        order = np.full(n, -1, dtype=np.int64)
+        order[idx] = np.arange(len(idx))
+        take = pa.array(order, mask=order < 0)
+        types = pc.coalesce(types, t.take(take))
+        values = pc.coalesce(values, v.take(take))
+        flag(sel, e.take(take))
+    has_port = pc.is_valid(port)
+    port_ok = pc.is_in(types, pa.array(["ip", "domain"]))
+    wrong = pc.and_(pc.and_(has_port, pc.is_valid(types)), pc.invert(port_ok))
+    flag(wrong, pc.binary_join_element_wise(
+        "a port only goes with an ip or a domain, not a ", types, ": ",
+        _per_unique(raw, repr, pa.string()), ""))
+
+    bad_idx = np.flatnonzero(pc.is_valid(bad).to_numpy(zero_copy_only=False))
+    if len(bad_idx):
+        reasons = bad.take(pa.array(bad_idx)).to_pylist()
+        raws = raw.take(pa.array(bad_idx)).to_pylist()
+        for i, reason, value in zip(bad_idx, reasons, raws, strict=True):
+            empty = reason.startswith("empty value in column ")
+            problems.append((int(lines[i]), reason, None if empty else value))
+    for number, reason, value in sorted(problems, key=lambda p: p[0]):
+        rows.problem(number, reason, value)
+    keep = pa.array(pc.is_null(bad).to_numpy(zero_copy_only=False))
+    return table_result(rows, types.filter(keep), values.filter(keep), lines[keep.to_numpy(
+        zero_copy_only=False)], {"port": port.filter(keep),
+                                 **{k: v.filter(keep) for k, v in extra.items()}})
+
+
+def table_result(rows: FeedRows, types: pa.Array, values: pa.Array, lines: np.ndarray,
+                 extra: dict[str, pa.Array]) -> LoadResult:
+    """``rows.result()`` for one group of rows given as columns (no per-row Python).
+
+    ``rows`` holds the problems and skipped counts; its own rows are not used.
+    """
+    n = len(values)
+    if n == 0:
+        return LoadResult(empty_indicators(), rows.problems, dict(rows.skipped))
+    options = rows.options
+
+    def col(name: str, fallback: Any = None) -> pa.Array:
+        typ = INDICATOR_SCHEMA.field(name).type
+        out = extra[name].cast(typ) if name in extra else pa.nulls(n, typ)
+        if fallback is not None:
+            out = pc.coalesce(out, pa.scalar(fallback, type=typ))
+        return out
+
+    origin = pc.binary_join_element_wise(
+        f"{rows.origin}:", pc.cast(pa.array(lines, type=pa.int64()), pa.string()), "")
+    columns = {
+        "type": types, "value": values, "port": col("port"),
+        "source": col("source", rows.source),
+        "confidence": col("confidence", options.confidence),
+        "severity": col("severity", options.severity),
+        "tags": col("tags"), "valid_from": col("valid_from"),
+        "valid_until": col("valid_until"), "to_ids": col("to_ids"),
+        "description": col("description"), "origin": origin,
+    }
+    table = pa.Table.from_arrays([columns[f.name] for f in INDICATOR_SCHEMA],
+                                 schema=INDICATOR_SCHEMA)
+    return LoadResult(table, rows.problems, dict(rows.skipped))

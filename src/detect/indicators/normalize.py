@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -265,3 +267,292 @@ def normalize_url_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
                       rest)
     rebuilt = pc.binary_join_element_wise(scheme, "://", user, hostport, rest, "")
     return pc.if_else(ok, rebuilt, text)
+
+
+# -- column at a time: normalize_column / infer_column ----------------------------------------
+#
+# The fast paths below decide the common clean spellings with pyarrow compute (and the
+# numba IP parser); every row they cannot decide exactly (non-ASCII, whitespace, defanged,
+# zone ids, IPv4-mapped networks, bracketed URL hosts, anything invalid) goes through the
+# per-value functions above, so types, values and error messages are those of
+# ``normalize`` / ``infer``, row for row.
+
+_CLEAN = r"^[!-~]+$"  # printable ASCII, no whitespace
+_CLEAN_UA = r"^[ -~]*$"
+_DEFANGED = r"hxxps?://|\[\.\]|\(\.\)|\[:\]"
+_DNS_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_DOMAIN_FAST = rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})+$"
+_CIDR_FAST = r"^(?P<addr>[0-9A-Fa-f:.]+)/(?P<len>0|[1-9][0-9]?|1[01][0-9]|12[0-8])$"
+_HAS_SCHEME = r"^[A-Za-z][A-Za-z0-9+.-]*://"
+_URL_FAST = (r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[A-Za-z0-9._~!$&'()*+,;=:%-]*@)?"
+             r"[A-Za-z0-9._-]+(?::(?P<port>0|[1-9][0-9]{0,4}))?(?:[/?#][!-~]*)?$")
+_EMAIL_FAST = r"^.+@[^@]*\.[^@]*$"
+_MISSING = "missing value"
+
+
+def _text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, type=pa.string())
+    return values.cast(pa.string())
+
+
+def _np(mask: pa.Array) -> np.ndarray:
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+class _Rows:
+    """Decided rows, part by part (indices into the column), then put back in row order."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.idx: list[np.ndarray] = []
+        self.types: list[pa.Array] = []
+        self.values: list[pa.Array] = []
+        self.errors: list[pa.Array] = []
+
+    def add(self, idx: np.ndarray, types: pa.Array | str, values: pa.Array) -> None:
+        if not len(idx):
+            return
+        if isinstance(types, str):
+            types = pa.array(np.full(len(idx), types, dtype=object), type=pa.string())
+        self.idx.append(idx)
+        self.types.append(types)
+        self.values.append(values)
+        self.errors.append(pa.nulls(len(idx), pa.string()))
+
+    def slow(self, idx: np.ndarray, text: pa.Array, one: Callable[[str], tuple[str, str]]
+             ) -> None:
+        """Rows only the per-value function decides."""
+        if not len(idx):
+            return
+        types: list[str | None] = []
+        values: list[str | None] = []
+        errors: list[str | None] = []
+        for raw in text.take(pa.array(idx)).to_pylist():
+            if raw is None:
+                types.append(None)
+                values.append(None)
+                errors.append(_MISSING)
+                continue
+            try:
+                typ, value = one(raw)
+            except NormalizeError as e:
+                types.append(None)
+                values.append(None)
+                errors.append(str(e))
+            else:
+                types.append(typ)
+                values.append(value)
+                errors.append(None)
+        self.idx.append(idx)
+        self.types.append(pa.array(types, type=pa.string()))
+        self.values.append(pa.array(values, type=pa.string()))
+        self.errors.append(pa.array(errors, type=pa.string()))
+
+    def finish(self) -> tuple[pa.Array, pa.Array, pa.Array]:
+        if not self.idx:
+            empty = pa.array([], type=pa.string())
+            return empty, empty, empty
+        order = np.empty(self.n, dtype=np.int64)
+        order[np.concatenate(self.idx)] = np.arange(self.n, dtype=np.int64)
+        take = pa.array(order)
+        return tuple(  # type: ignore[return-value]
+            pa.concat_arrays(parts).take(take)
+            for parts in (self.types, self.values, self.errors))
+
+
+def _ip_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """16 bytes per row (IPv4 as ::ffff:a.b.c.d) and validity, by the numba parser."""
+    from detect.enrich import ip_to_bin
+
+    b = ip_to_bin(text)
+    ok = _np(b.is_valid())
+    buf = b.buffers()[1]
+    raw = np.frombuffer(buf, dtype=np.uint8)[b.offset * 16:(b.offset + len(b)) * 16]
+    return raw.reshape(-1, 16), ok
+
+
+def _bytes_text(raw: np.ndarray) -> pa.Array:
+    from detect.enrich import bin_to_ip
+
+    arr = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(raw), [None, pa.py_buffer(np.ascontiguousarray(raw).tobytes())])
+    return bin_to_ip(arr)
+
+
+_MAPPED_PREFIX = np.array([0] * 10 + [255, 255], dtype=np.uint8)
+
+
+def _fast_ip(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Rows ``normalize_ip`` accepts and writes as the formatter does (no zone ids)."""
+    raw, ok = _ip_bytes(text)
+    ok &= ~_np(pc.match_substring(text, "%"))
+    return ok, _bytes_text(raw)
+
+
+def _fast_cidr(text: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """``address/len`` rows: ok, type (ip for a full-length prefix, else cidr), network."""
+    parts = pc.extract_regex(text, _CIDR_FAST)
+    ok = _np(parts.is_valid())
+    addr = pc.fill_null(pc.struct_field(parts, "addr"), "")
+    plen_text = pc.fill_null(pc.struct_field(parts, "len"), "0")
+    plen = plen_text.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    raw, valid = _ip_bytes(addr)
+    v6 = _np(pc.match_substring(addr, ":"))
+    ok &= valid & (plen <= np.where(v6, 128, 32))
+    bits = np.where(v6, plen, plen + 96)
+    mask = np.packbits(np.arange(128)[None, :] < bits[:, None], axis=1)
+    net = raw & mask
+    mapped = (net[:, :12] == _MAPPED_PREFIX).all(axis=1)
+    ok &= ~(v6 & mapped)  # an IPv4-mapped network: normalize_cidr's own rules
+    full = plen == np.where(v6, 128, 32)
+    net_text = _bytes_text(net)
+    with_len = pc.binary_join_element_wise(net_text, plen_text, "/")
+    full_arr = pa.array(full)
+    values = pc.if_else(full_arr, net_text, with_len)
+    types = pc.if_else(full_arr, "ip", "cidr")
+    return ok, types, values
+
+
+def _fast_domain(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    name = pc.utf8_lower(text)
+    name = pc.replace_substring_regex(name, r"^\*\.", "")
+    name = pc.replace_substring_regex(name, r"\.$", "")
+    ok = (_np(pc.match_substring_regex(name, _DOMAIN_FAST))
+          & (pc.binary_length(name).to_numpy(zero_copy_only=False) <= 253)
+          & ~_np(pc.match_substring_regex(name, r"\.[0-9]+$")))
+    return ok, name
+
+
+def _fast_url(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    has_scheme = pc.match_substring_regex(text, _HAS_SCHEME)
+    full = pc.if_else(has_scheme, text, pc.binary_join_element_wise("http://", text, ""))
+    parts = pc.extract_regex(full, _URL_FAST)
+    ok = _np(parts.is_valid())
+    port = pc.struct_field(parts, "port")
+    port_n = pc.fill_null(pc.cast(pc.if_else(pc.equal(port, ""), None, port), pa.int64()), 0)
+    ok &= port_n.to_numpy(zero_copy_only=False) <= 65535
+    return ok, normalize_url_column(full)
+
+
+def _fast_hash(text: pa.Array, kind: str) -> tuple[np.ndarray, pa.Array]:
+    value = pc.replace_substring(pc.utf8_lower(text), ":", "")
+    ok = _np(pc.match_substring_regex(value, f"^[0-9a-f]{{{HASH_LENGTHS[kind]}}}$"))
+    return ok, value
+
+
+def _fast_email(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    value = pc.utf8_lower(text)
+    return _np(pc.match_substring_regex(value, _EMAIL_FAST)), value
+
+
+def _clean(text: pa.Array, pattern: str = _CLEAN) -> np.ndarray:
+    return (_np(pc.match_substring_regex(text, pattern))
+            & ~_np(pc.match_substring_regex(text, _DEFANGED)))
+
+
+def _decide(rows: _Rows, idx: np.ndarray, ok: np.ndarray, types: pa.Array | str,
+            values: pa.Array) -> np.ndarray:
+    """Add the ``ok`` rows of a fast path; the indices of the others."""
+    keep = pa.array(ok)
+    if not isinstance(types, str):
+        types = types.filter(keep)
+    rows.add(idx[ok], types, values.filter(keep))
+    return idx[~ok]
+
+
+def normalize_column(kind: str, values: pa.Array | pa.ChunkedArray
+                     ) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """``normalize(kind, v)`` for every row: (types, values, errors) string arrays.
+
+    Types and values are null where the row is invalid, errors null where it is valid
+    (the message ``normalize`` raises; a null input row is invalid, "missing value").
+    """
+    text = _text(values)
+    n = len(text)
+    rows = _Rows(n)
+    every = np.arange(n, dtype=np.int64)
+    pattern = _CLEAN_UA if kind == "user-agent" else _CLEAN
+    clean = _clean(text, pattern)
+    fast, slow = every[clean], every[~clean]
+    sub = text.take(pa.array(fast))
+    if kind in ("ip", "cidr"):
+        has_net = _np(pc.match_substring(sub, "/"))
+        ip_idx, ip_sub = fast[~has_net], sub.filter(pa.array(~has_net))
+        ok, vals = _fast_ip(ip_sub)
+        rest_ip = _decide(rows, ip_idx, ok, "ip", vals)
+        net_idx, net_sub = fast[has_net], sub.filter(pa.array(has_net))
+        ok, types, vals = _fast_cidr(net_sub)
+        rest_net = _decide(rows, net_idx, ok, types, vals)
+        slow = np.concatenate([slow, rest_ip, rest_net])
+    elif kind == "domain":
+        ok, vals = _fast_domain(sub)
+        slow = np.concatenate([slow, _decide(rows, fast, ok, "domain", vals)])
+    elif kind == "url":
+        ok, vals = _fast_url(sub)
+        slow = np.concatenate([slow, _decide(rows, fast, ok, "url", vals)])
+    elif kind in HASH_LENGTHS:
+        ok, vals = _fast_hash(sub, kind)
+        slow = np.concatenate([slow, _decide(rows, fast, ok, kind, vals)])
+    elif kind == "email":
+        ok, vals = _fast_email(sub)
+        slow = np.concatenate([slow, _decide(rows, fast, ok, "email", vals)])
+    elif kind == "user-agent":
+        vals = pc.utf8_rtrim(sub, characters=" ")
+        ok = pc.binary_length(vals).to_numpy(zero_copy_only=False) > 0
+        slow = np.concatenate([slow, _decide(rows, fast, ok, "user-agent", vals)])
+    else:
+        slow = every
+    rows.slow(np.sort(slow), text, lambda v: normalize(kind, v))
+    return rows.finish()
+
+
+def infer_column(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """``infer(v)`` for every row: (types, values, errors), as ``normalize_column``."""
+    text = _text(values)
+    n = len(text)
+    rows = _Rows(n)
+    every = np.arange(n, dtype=np.int64)
+    clean = _clean(text)
+    fast, slow_parts = every[clean], [every[~clean]]
+    sub = text.take(pa.array(fast))
+
+    def part(mask: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        return fast[mask], sub.filter(pa.array(mask))
+
+    is_url = _np(pc.match_substring(sub, "://"))
+    has_slash = _np(pc.match_substring(sub, "/")) & ~is_url
+    bare = ~is_url & ~has_slash
+    idx, s = part(is_url)
+    ok, vals = _fast_url(s)
+    slow_parts.append(_decide(rows, idx, ok, "url", vals))
+    idx, s = part(has_slash)
+    ok, types, vals = _fast_cidr(s)
+    slow_parts.append(_decide(rows, idx, ok, types, vals))
+    idx, s = part(bare)
+    ok, vals = _fast_ip(s)
+    colon = _np(pc.match_substring(s, ":"))
+    zone = _np(pc.match_substring(s, "%"))
+    rows.add(idx[ok], "ip", vals.filter(pa.array(ok)))
+    slow_parts.append(idx[~ok & (colon | zone)])  # ":" but no IP: the per-value rules
+    other = ~ok & ~colon & ~zone
+    idx, s = idx[other], s.filter(pa.array(other))
+    lowered = pc.utf8_lower(s)
+    length = pc.binary_length(lowered).to_numpy(zero_copy_only=False)
+    hexed = _np(pc.match_substring_regex(lowered, r"^[0-9a-f]+$"))
+    for kind, want in (("md5", 32), ("sha1", 40), ("sha256", 64)):
+        m = hexed & (length == want)
+        rows.add(idx[m], kind, lowered.filter(pa.array(m)))
+    other = ~(hexed & np.isin(length, (32, 40, 64)))
+    idx, s = idx[other], s.filter(pa.array(other))
+    at = _np(pc.match_substring(s, "@"))
+    ok, vals = _fast_email(s.filter(pa.array(at)))
+    slow_parts.append(_decide(rows, idx[at], ok, "email", vals))
+    ok, vals = _fast_domain(s.filter(pa.array(~at)))
+    slow_parts.append(_decide(rows, idx[~at], ok, "domain", vals))
+    rows.slow(np.sort(np.concatenate(slow_parts)), text, infer)
+    return rows.finish()
