@@ -137,12 +137,12 @@ class _Names:
 
     def __init__(self, world: World, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.avoid = world.domains.all_ip4()
+        self.avoid = np.sort(world.domains.all_ip4())  # sorted: public_ipv4 bisects it
         self.taken = set(world.domains.registered.to_pylist())
 
     def ip(self) -> str:
         a = public_ipv4(self.rng, 1, avoid=self.avoid)
-        self.avoid = np.append(self.avoid, a)
+        self.avoid = np.insert(self.avoid, np.searchsorted(self.avoid, a), a)
         return str(ipv4_strings(a)[0])
 
     def domain(self, *, tld: str | None = None) -> str:
@@ -365,7 +365,8 @@ class _Planter:
                 names.append(".".join([*parts, dom]))
             qtype = np.array(["TXT", "NULL", "CNAME"])[
                 np.searchsorted([0.8, 0.9], rng.random(q), side="right")]
-            answers = [[text[p % max(len(text) - 40, 1):][:40]] if t == "TXT" else None
+            span = max(len(text) - 40, 1)  # slice 40 characters, never a copy of the rest
+            answers = [[text[p % span:p % span + 40]] if t == "TXT" else None
                        for p, t in zip(rng.integers(0, len(text), q).tolist(), qtype.tolist(),
                                        strict=True)]
             act = self.new("dns_tunnel", h, destination_ips=[resolver], destination_domain=dom,

@@ -83,11 +83,16 @@ def is_public_ipv4(a: np.ndarray) -> np.ndarray:
 def public_ipv4(rng: np.random.Generator, n: int, *, avoid: np.ndarray | None = None) -> np.ndarray:
     """``n`` distinct public IPv4 addresses (uint32), none of them in ``avoid``."""
     out = np.empty(0, dtype=np.uint32)
+    if avoid is not None:  # membership by binary search: no hash table of ``avoid`` per call
+        avoid = np.asarray(avoid, dtype=np.uint32)
+        if len(avoid) > 1 and not bool(np.all(avoid[:-1] <= avoid[1:])):
+            avoid = np.sort(avoid)
     while len(out) < n:
         cand = rng.integers(1 << 24, 224 << 24, size=2 * (n - len(out)) + 16, dtype=np.uint32)
         cand = cand[is_public_ipv4(cand)]
-        if avoid is not None:
-            cand = cand[~np.isin(cand, avoid)]
+        if avoid is not None and len(avoid):
+            pos = np.minimum(np.searchsorted(avoid, cand), len(avoid) - 1)
+            cand = cand[avoid[pos] != cand]
         out = np.concatenate([out, cand])
         _, first = np.unique(out, return_index=True)
         out = out[np.sort(first)]
