@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detect.indicators.csv_feed import table_result
 from detect.indicators.feeds import FeedRows
 from detect.indicators.model import FeedOptions, LoadResult
-from detect.indicators.normalize import NormalizeError, infer
+from detect.indicators.normalize import NormalizeError, infer, infer_column, normalize_column
 from detect.readers.source import text_lines
 
 SCORE_CONFIDENCE_STEP = 25
@@ -88,9 +93,18 @@ def sniff(head: bytes, path: Path) -> bool:
 
 
 def load(path: Path, *, options: FeedOptions) -> LoadResult:
-    """Every line a value (typed by ``options.kind``, else inferred), a comment or a problem."""
+    """Every line a value (typed by ``options.kind``, else inferred), a comment or a problem.
+
+    Lines are split in Python; the values are normalised a column at a time
+    (``infer_column`` / ``normalize_column``).
+    """
     rows = FeedRows(path, options)
     kind = options.kind
+    values: list[str] = []
+    lines: list[int] = []
+    scores: list[int | None] = []
+    hosts_rows: list[int] = []
+    problems: list[tuple[int, str, str | None]] = []
     with text_lines(path) as f:
         for number, line in enumerate(f, 1):
             entry = strip_comment(line)
@@ -98,13 +112,44 @@ def load(path: Path, *, options: FeedOptions) -> LoadResult:
                 continue
             parts = _split(entry)
             if isinstance(parts, str):
-                rows.problem(number, parts, line.rstrip("\r\n"))
+                problems.append((number, parts, line.rstrip("\r\n")))
                 continue
             value, score, hosts = parts
             if hosts and value.lower() in _LOCAL_NAMES:
                 rows.skip("hosts-file entry for the local host")
                 continue
-            confidence = None if score is None else score_confidence(score)
-            rows.add_value("domain" if hosts and kind is None else kind, value, number,
-                           confidence=confidence)
-    return rows.result()
+            if hosts and kind is None:
+                hosts_rows.append(len(values))
+            values.append(value)
+            lines.append(number)
+            scores.append(None if score is None else score_confidence(score))
+    n = len(values)
+    text = pa.array(values, type=pa.string())
+    row_kind = np.zeros(n, dtype=bool)
+    row_kind[hosts_rows] = True  # hosts-file lines are domains
+    types = pa.nulls(n, pa.string())
+    vals = pa.nulls(n, pa.string())
+    errs = pa.nulls(n, pa.string())
+    for is_hosts in (False, True):
+        idx = np.flatnonzero(row_kind == is_hosts)
+        if not len(idx):
+            continue
+        sub = text.take(pa.array(idx))
+        want = "domain" if is_hosts else kind
+        t, v, e = infer_column(sub) if want is None else normalize_column(want, sub)
+        order = np.full(n, -1, dtype=np.int64)
+        order[idx] = np.arange(len(idx))
+        take = pa.array(order, mask=order < 0)
+        types = pc.coalesce(types, t.take(take))
+        vals = pc.coalesce(vals, v.take(take))
+        errs = pc.coalesce(errs, e.take(take))
+    line_arr = np.array(lines, dtype=np.int64)
+    bad = np.flatnonzero(pc.is_valid(errs).to_numpy(zero_copy_only=False))
+    for i, reason in zip(bad, errs.take(pa.array(bad)).to_pylist(), strict=True):
+        problems.append((lines[i], reason, values[i]))
+    for number, reason, raw in sorted(problems, key=lambda p: p[0]):
+        rows.problem(number, reason, raw)
+    keep = pc.is_null(errs)
+    keep_np = keep.to_numpy(zero_copy_only=False)
+    return table_result(rows, types.filter(keep), vals.filter(keep), line_arr[keep_np],
+                        {"confidence": pa.array(scores, type=pa.int16()).filter(keep)})
