@@ -154,3 +154,21 @@ def test_an_alert_window_spanning_batches_is_one_contribution(tmp_path: Path,
     summary = run([str(logs)], settings, engines=EngineSet([PortEngine()]))
     assert summary.status == "ok"
     assert [r[4] for r in alerts(db)] == [3, 1]
+
+
+def test_match_event_index_does_not_count_rejects(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "a.ndjson").write_text(
+        '{"@timestamp":"2024-01-01T00:00:00Z","destination.port":53}\n'
+        "{broken line\n"
+        '{"@timestamp":"2024-01-01T00:00:01Z","destination.port":"http"}\n'
+        '{"@timestamp":"2024-01-01T00:00:02Z","destination.port":53}\n'
+    )
+    (folder / "b.ndjson").write_text('{"@timestamp":"2024-01-01T00:00:03Z","destination.port":53}\n')
+    out = tmp_path / "hits.parquet"
+    summary = match([str(folder)], out, load_settings(environ={}),
+                    engines=EngineSet([PortEngine()]))
+    assert summary.rejects == 2
+    assert pq.read_table(out).column("event_index").to_pylist() == [0, 1, 2]
+    assert (tmp_path / "hits.parquet.rejects.ndjson").exists()
