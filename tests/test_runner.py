@@ -165,7 +165,8 @@ def test_match_event_index_does_not_count_rejects(tmp_path: Path) -> None:
         '{"@timestamp":"2024-01-01T00:00:01Z","destination.port":"http"}\n'
         '{"@timestamp":"2024-01-01T00:00:02Z","destination.port":53}\n'
     )
-    (folder / "b.ndjson").write_text('{"@timestamp":"2024-01-01T00:00:03Z","destination.port":53}\n')
+    (folder / "b.ndjson").write_text(
+        '{"@timestamp":"2024-01-01T00:00:03Z","destination.port":53}\n')
     out = tmp_path / "hits.parquet"
     summary = match([str(folder)], out, load_settings(environ={}),
                     engines=EngineSet([PortEngine()]))
