@@ -254,6 +254,7 @@ def normalize_url_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     # userinfo keeps its case; host (and port) are lower-cased
     has_user = pc.match_substring(auth, "@")
     user = pc.if_else(has_user, pc.replace_substring_regex(auth, r"@[^@]*$", "@"), "")
+    user = pc.if_else(pc.equal(user, "@"), "", user)  # an empty userinfo is no userinfo
     hostport = pc.utf8_lower(pc.replace_substring_regex(auth, r"^.*@", ""))
     drop80 = pc.and_(pc.equal(scheme, "http"), pc.match_substring_regex(hostport, r":80$"))
     drop443 = pc.and_(pc.equal(scheme, "https"), pc.match_substring_regex(hostport, r":443$"))
