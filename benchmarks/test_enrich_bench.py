@@ -8,10 +8,6 @@ Compile time is measured apart, in fresh processes with an empty and a warm cach
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -22,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from _timing import best as _best
+from _timing import compile_cold_and_warm
 from detect import arrow_buffers as ab
 from detect.enrich import community_id, enrich, ip_to_bin, registered_domain
 from detect.kernels.community_id import community_id as community_id_kernel
@@ -119,15 +116,7 @@ def test_compile_time_apart() -> None:
         "bin_to_ip(enrich(b).column('source.ip_bin')); t3 = time.perf_counter();"
         "print(f'{t1 - t0:.2f} {t3 - t2:.2f}')"
     )
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        runs = [
-            subprocess.run(
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-            ).stdout.split()
-            for _ in range(2)
-        ]
-    (imp_cold, cold), (imp_warm, warm) = ((float(a), float(b)) for a, b in runs)
+    (imp_cold, cold), (imp_warm, warm) = compile_cold_and_warm(code)
     print(
         f"\ncompile: cold {cold:.2f} s (import {imp_cold:.2f} s); "
         f"warm cache {warm:.2f} s (import {imp_warm:.2f} s)"

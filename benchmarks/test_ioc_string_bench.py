@@ -17,11 +17,6 @@ nested-prefix problem entirely). Event distribution: uniform random values with 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -35,7 +30,7 @@ from _ioc_common import (
     _time,
     _v4_matrix,
 )
-from _timing import best
+from _timing import best, compile_cold_and_warm
 from detect import arrow_buffers as ab
 from detect.kernels.domain_suffix import build_domain_index, probe_domain_suffix
 from detect.kernels.ip_set import build_ip_set
@@ -313,15 +308,7 @@ def test_compile_time_apart() -> None:
         "domain_suffix.probe_domain_suffix(domain_suffix.build_domain_index(s, [1, 2]), s);"
         "print(f'{t1 - t0:.2f} {time.perf_counter() - t1:.2f}')"
     )
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        runs = [
-            subprocess.run(
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-            ).stdout.split()
-            for _ in range(2)
-        ]
-    (imp_cold, cold), (imp_warm, warm) = ((float(a), float(b)) for a, b in runs)
+    (imp_cold, cold), (imp_warm, warm) = compile_cold_and_warm(code)
     print(
         f"\nIOC kernels compile: cold {cold:.2f} s (import {imp_cold:.2f} s); "
         f"warm cache {warm:.2f} s (import {imp_warm:.2f} s)"
