@@ -1,8 +1,8 @@
 """Which detection engines a run uses, built from the configured rules and feeds.
 
-The indicator index (issue: indicator matching) and the Sigma compiler (issue: Sigma
-rules) plug in here. Until they land, rule and feed files are found and counted,
-and the run record says plainly that they were not evaluated.
+The Sigma engine and the indicator engine are built here; what could not be loaded
+(unsupported rule features, unusable feed entries) goes into the run record's notes
+and problems, never silently away.
 """
 
 from __future__ import annotations
@@ -38,14 +38,11 @@ MAX_LISTED_PROBLEMS = 20
 
 
 def load_engines(settings: Settings) -> EngineSet:
-    """The engines for ``settings``; notes say what was loaded and what was not evaluated."""
+    """The engines for ``settings``; notes say what was loaded and what was skipped."""
     engines = EngineSet()
     rules = rule_files(settings.rules_or_default())
     if rules:
-        engines.notes.append(
-            f"{len(rules)} Sigma rule file(s) found; the Sigma engine is not built yet, "
-            "so they were not evaluated"
-        )
+        _add_sigma(engines, rules)
     if settings.indicators_or_default():
         try:
             _add_indicators(engines, settings)
@@ -53,6 +50,26 @@ def load_engines(settings: Settings) -> EngineSet:
             # a feed that cannot be read is a configuration problem: nothing ran yet
             raise ConfigError(str(e)) from e
     return engines
+
+
+def _add_sigma(engines: EngineSet, rules: list[Path]) -> None:
+    """Compile the Sigma rules; unsupported and broken ones are counted, never silent."""
+    import time
+
+    from detect.sigma import load_sigma
+
+    t0 = time.perf_counter()
+    engine = load_sigma(rules)
+    engines.compile_seconds += time.perf_counter() - t0
+    if engine.plans:
+        engines.engines = [*engines.engines, engine]
+    engines.notes.append(
+        f"{len(engine.plans):,} Sigma rule(s) compiled from {len(rules):,} file(s); "
+        f"{len(engine.unsupported):,} use features not supported yet (skipped, see "
+        f"'detect validate'), {len(engine.errors):,} could not be parsed"
+    )
+    for error in engine.errors[:MAX_LISTED_PROBLEMS]:
+        engines.problems.append(f"{error.file}: {error.message}")
 
 
 def _add_indicators(engines: EngineSet, settings: Settings) -> None:

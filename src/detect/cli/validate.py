@@ -54,6 +54,8 @@ def command(ctx: click.Context, inputs: tuple[str, ...], rules: tuple[str, ...],
             out.out.print(f"  line {r.line}: {r.reason}", markup=False, highlight=False)
     for problem in report.rule_problems:
         out.log("rule_error", problem, level="error")
+    for item in report.rules_unsupported:
+        out.log("rule_unsupported", item, level="warning")
     for problem in report.feed_problems[:show * 4]:
         out.log("feed_error", problem, level="error")
     if len(report.feed_problems) > show * 4:
@@ -63,7 +65,8 @@ def command(ctx: click.Context, inputs: tuple[str, ...], rules: tuple[str, ...],
         out.log("note", note)
     if report.rules_checked:
         out.out.print(f"rules: {report.rules_checked} file(s), {report.rules_ok} rule(s) parse, "
-                      f"{len(report.rule_problems)} problem(s)", markup=False)
+                      f"{len(report.rule_problems)} problem(s), "
+                      f"{len(report.rules_unsupported)} not supported yet", markup=False)
     if report.feeds_checked:
         out.out.print(f"feeds: {report.feeds_checked} feed(s), {report.indicators:,} "
                       f"indicators, {report.suppressed:,} suppressed, "

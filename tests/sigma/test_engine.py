@@ -1,0 +1,348 @@
+"""The Sigma engine: the bundled pack's own test events, and focused semantics checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+from sigma.collection import SigmaCollection
+
+from detect.enrich import enrich
+from detect.hits import HITS_SCHEMA
+from detect.schema import CANONICAL_SCHEMA, conform
+from detect.sigma import SigmaEngine, load_sigma
+from detect.sigma.logsource import datasets
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK = ROOT / "rules" / "sigma"
+RULE_FILES = sorted(PACK.glob("*.yml"))
+
+# Rules of the bundled pack this slice cannot run yet, with the reason it must give.
+EXPECTED_UNSUPPORTED = {
+    "proxy_base64_command_in_query": "base64offset",
+    "zeek_x509_far_future_expiry": "year",
+}
+
+
+def batch_of(events: list[dict[str, Any]]) -> pa.RecordBatch:
+    """Canonical, enriched batch from flat event mappings (canonical column names)."""
+    names = [n for n in CANONICAL_SCHEMA.names if any(n in e for e in events)]
+    columns = {n: pa.array([e.get(n) for e in events]) for n in names}
+    return enrich(conform(columns, len(events)))
+
+
+def engine_of(text: str) -> SigmaEngine:
+    return SigmaEngine(SigmaCollection.from_yaml(text).rules)
+
+
+def rule_yaml(detection: str, logsource: str = "category: dns") -> str:
+    body = "\n".join("    " + line for line in detection.strip().splitlines())
+    return f"""
+title: probe
+id: 6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e
+status: test
+logsource:
+    {logsource}
+detection:
+{body}
+level: high
+tags:
+    - attack.command-and-control
+    - attack.t1071.004
+"""
+
+
+def hits_rows(engine: SigmaEngine, events: list[dict[str, Any]]) -> set[int]:
+    table = engine.match(batch_of(events))
+    assert table.schema == HITS_SCHEMA
+    return set(table.column("event_index").to_pylist())
+
+
+# ---------------------------------------------------------------------------------------
+# The bundled pack
+
+
+@pytest.fixture(scope="module")
+def pack() -> SigmaEngine:
+    return load_sigma([PACK])
+
+
+def test_pack_loads_without_errors_and_reports_unsupported(pack: SigmaEngine) -> None:
+    assert not pack.errors
+    unsupported = {Path(u.file).stem: u.reason for u in pack.unsupported if u.file}
+    assert set(unsupported) == set(EXPECTED_UNSUPPORTED)
+    for stem, word in EXPECTED_UNSUPPORTED.items():
+        assert word in unsupported[stem]
+    assert len(pack.plans) == len(RULE_FILES) - len(EXPECTED_UNSUPPORTED)
+    print(f"\nbundled Sigma rules supported: {len(pack.plans)} of {len(RULE_FILES)}")
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=[p.stem for p in RULE_FILES])
+def test_pack_rule_events(path: Path) -> None:
+    if path.stem in EXPECTED_UNSUPPORTED:
+        pytest.skip(f"unsupported: {EXPECTED_UNSUPPORTED[path.stem]}")
+    engine = load_sigma([path])
+    assert len(engine.plans) == 1, engine.unsupported
+    data = yaml.safe_load((PACK / "tests" / path.name).read_text(encoding="utf-8"))
+    positives, negatives = data["positive"], data["negative"]
+    rows = hits_rows(engine, positives + negatives)
+    missed = [positives[i] for i in range(len(positives)) if i not in rows]
+    false_hits = [negatives[i - len(positives)] for i in sorted(rows) if i >= len(positives)]
+    assert not missed, f"positives not hit: {missed}"
+    assert not false_hits, f"negatives hit: {false_hits}"
+
+
+def test_rule_info(pack: SigmaEngine) -> None:
+    rid = pack.rule_ids[0]
+    info = pack.rule(rid)
+    assert info.kind == "sigma" and info.rule_id == rid
+    assert info.severity in {"informational", "low", "medium", "high", "critical"}
+    assert info.attack and all(a.startswith("T") for a in info.attack)
+    assert info.author == "detect project" and info.references
+    assert info.entity == "source.ip"
+
+
+# ---------------------------------------------------------------------------------------
+# Focused semantics
+
+
+def test_equality_is_case_insensitive_whole_value_with_unicode() -> None:
+    engine = engine_of(
+        rule_yaml("sel:\n    dns.question.name: 'ÄRGER.Example.ORG'\ncondition: sel")
+    )
+    events = [
+        {"event.dataset": "dns", "dns.question.name": "ärger.example.org"},
+        {"event.dataset": "dns", "dns.question.name": "ÄRGER.EXAMPLE.ORG"},
+        {"event.dataset": "dns", "dns.question.name": "www.ärger.example.org"},  # not whole
+        {"event.dataset": "http", "dns.question.name": "ärger.example.org"},  # logsource
+        {"event.dataset": "dns"},
+    ]
+    assert hits_rows(engine, events) == {0, 1}
+
+
+def test_cased() -> None:
+    engine = engine_of(rule_yaml("sel:\n    dns.question.name|cased: 'Evil.org'\ncondition: sel"))
+    events = [{"event.dataset": "dns", "dns.question.name": n} for n in ("Evil.org", "evil.org")]
+    assert hits_rows(engine, events) == {0}
+
+
+def test_wildcards_and_escapes() -> None:
+    detection = r"""
+sel:
+    url.path:
+        - '/a?c/*.php'
+        - 'lit\*star'
+        - 'dot.dot'
+condition: sel
+"""
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    paths = ["/abc/x.php", "/ABC/.PHP", "/abbc/x.php", "lit*star", "litXstar", "dotXdot", "dot.dot"]
+    events = [{"event.dataset": "http", "url.path": p} for p in paths]
+    assert hits_rows(engine, events) == {0, 1, 3, 6}
+
+
+def test_contains_startswith_endswith_all() -> None:
+    detection = """
+sel:
+    url.full|contains|all:
+        - 'cmd='
+        - 'EXEC'
+    url.domain|startswith: 'api.'
+    url.path|endswith: '.PHP'
+condition: sel
+"""
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    base = {"event.dataset": "http", "url.domain": "API.x.org", "url.path": "/s.php"}
+    events = [
+        {**base, "url.full": "http://x/?cmd=exec"},
+        {**base, "url.full": "http://x/?cmd=ls"},
+        {**base, "url.full": "http://x/?cmd=exec", "url.domain": "www.api.x.org"},
+    ]
+    assert hits_rows(engine, events) == {0}
+
+
+def test_one_of_selection_and_not() -> None:
+    detection = """
+selection_a:
+    dns.question.name|endswith: '.onion.ly'
+selection_b:
+    dns.question.type: TXT
+filter_x:
+    dns.question.name|startswith: 'ok.'
+_selection_ignored:
+    dns.question.name: 'never'
+condition: 1 of selection_* and not filter_x
+"""
+    engine = engine_of(rule_yaml(detection))
+    events = [
+        {"event.dataset": "dns", "dns.question.name": "a.onion.ly", "dns.question.type": "A"},
+        {"event.dataset": "dns", "dns.question.name": "b.org", "dns.question.type": "txt"},
+        {"event.dataset": "dns", "dns.question.name": "ok.onion.ly", "dns.question.type": "A"},
+        {"event.dataset": "dns", "dns.question.name": "b.org", "dns.question.type": "A"},
+    ]
+    assert hits_rows(engine, events) == {0, 1}
+
+
+def test_not_matches_rows_whose_field_is_null() -> None:
+    engine = engine_of(rule_yaml("sel:\n    dns.question.type: A\ncondition: not sel"))
+    events = [{"event.dataset": "dns", "dns.question.type": "A"}, {"event.dataset": "dns"}]
+    assert hits_rows(engine, events) == {1}
+
+
+def test_keyword_search_over_string_columns() -> None:
+    detection = "keywords:\n    - '*() { :;};*'\n    - 'EXACT-TOKEN'\ncondition: keywords"
+    engine = engine_of(rule_yaml(detection, "category: webserver"))
+    events = [
+        {"event.dataset": "http", "user_agent.original": "x () { :;}; /bin/sh"},
+        {"event.dataset": "http", "http.request.referrer": "() { :;};"},
+        {"event.dataset": "http", "url.path": "exact-token"},
+        {"event.dataset": "http", "url.path": "an exact-token inside"},
+        {"event.dataset": "http", "user_agent.original": "Mozilla"},
+    ]
+    assert hits_rows(engine, events) == {0, 1, 2}
+
+
+def test_cidr_v4_and_v6_on_binary_form() -> None:
+    detection = """
+sel:
+    destination.ip|cidr:
+        - '10.0.0.0/8'
+        - '2001:db8::/32'
+condition: sel
+"""
+    engine = engine_of(rule_yaml(detection, "category: firewall"))
+    ips = ["10.1.2.3", "11.0.0.1", "2001:db8::1", "2001:db9::1", "::ffff:10.0.0.1", None]
+    events = [{"event.dataset": "conn", "destination.ip": ip} for ip in ips]
+    assert hits_rows(engine, events) == {0, 2, 4}
+
+
+def test_cidr_on_text_list_column() -> None:
+    detection = "sel:\n    dns.answers.data|cidr: '192.168.0.0/16'\ncondition: sel"
+    engine = engine_of(rule_yaml(detection))
+    events = [
+        {"event.dataset": "dns", "dns.answers.data": ["a.example.org", "192.168.1.1"]},
+        {"event.dataset": "dns", "dns.answers.data": ["192.169.1.1", "192.168.example"]},
+        {"event.dataset": "dns", "dns.answers.data": []},
+    ]
+    assert hits_rows(engine, events) == {0}
+
+
+def test_regex_case_sensitive_unless_i() -> None:
+    detection = """
+sel_cs:
+    url.path|re: '^/Admin/'
+sel_ci:
+    url.query|re|i: 'union\\s+select'
+condition: 1 of sel_*
+"""
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    events = [
+        {"event.dataset": "http", "url.path": "/Admin/x"},
+        {"event.dataset": "http", "url.path": "/admin/x"},
+        {"event.dataset": "http", "url.query": "id=1 UNION  SELECT"},
+    ]
+    assert hits_rows(engine, events) == {0, 2}
+
+
+def test_numeric_compare_exists_null_and_fieldref() -> None:
+    detection = """
+sel:
+    destination.port|gte: 1024
+    source.bytes|lt: 100
+    dns.question.name|exists: true
+    url.full: null
+    tls.server.subject|fieldref: tls.server.issuer
+condition: sel
+"""
+    engine = engine_of(rule_yaml(detection, "product: zeek\n    service: ssl"))
+    base = {
+        "event.dataset": "tls",
+        "destination.port": 4444,
+        "source.bytes": 10,
+        "dns.question.name": "x",
+        "tls.server.subject": "CN=a",
+        "tls.server.issuer": "cn=A",
+    }
+    events = [
+        base,
+        {**base, "destination.port": 443},
+        {**base, "source.bytes": 100},
+        {**base, "dns.question.name": None},
+        {**base, "url.full": "http://x"},
+        {**base, "tls.server.issuer": "CN=b"},
+        {**base, "event.dataset": "conn"},
+    ]
+    assert hits_rows(engine, events) == {0}
+
+
+def test_numeric_equality_on_integer_column() -> None:
+    engine = engine_of(
+        rule_yaml("sel:\n    destination.port:\n        - 53\n        - '5353'\ncondition: sel")
+    )
+    events = [{"event.dataset": "dns", "destination.port": p} for p in (53, 5353, 54)]
+    assert hits_rows(engine, events) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("detection", "reason"),
+    [
+        ("sel:\n    url.query|base64offset|contains: 'whoami'\ncondition: sel", "base64offset"),
+        ("sel:\n    url.query|windash: '-e'\ncondition: sel", "windash"),
+        ("sel:\n    no.such.field: 'x'\ncondition: sel", "no.such.field"),
+        ("sel:\n    url.domain|expand: '%Servers%'\ncondition: sel", "expand"),
+        ("sel:\n    url.domain|fieldref|startswith: url.full\ncondition: sel", "fieldref"),
+    ],
+)
+def test_unsupported_is_reported_not_crashing(detection: str, reason: str) -> None:
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    assert not engine.plans
+    assert len(engine.unsupported) == 1 and reason in engine.unsupported[0].reason
+    assert engine.match(batch_of([{"event.dataset": "http"}])).num_rows == 0
+
+
+def test_broken_rule_is_reported_others_load(tmp_path: Path) -> None:
+    good = rule_yaml("sel:\n    dns.question.type: A\ncondition: sel")
+    bad = rule_yaml("sel:\n    dns.question.type|nosuchmod: A\ncondition: sel").replace(
+        "6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e", "0c4a6f1e-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+    )
+    (tmp_path / "good.yml").write_text(good)
+    (tmp_path / "bad.yml").write_text(bad)
+    engine = load_sigma([tmp_path])
+    assert len(engine.plans) == 1
+    assert engine.errors and engine.errors[0].file.endswith("bad.yml")
+    assert "nosuchmod" in engine.errors[0].message
+
+
+def test_logsource_table() -> None:
+    rules = SigmaCollection.from_yaml(
+        "\n---\n".join(
+            rule_yaml("sel:\n    url.path: x\ncondition: sel", ls).replace(
+                "6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e", f"6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d{i:02x}"
+            )
+            for i, ls in enumerate(
+                [
+                    "category: dns",
+                    "category: proxy",
+                    "category: webserver",
+                    "category: firewall",
+                    "product: zeek\n    service: ssl",
+                    "product: zeek\n    service: x509",
+                    "product: suricata",
+                    "category: process_creation",
+                ]
+            )
+        )
+    ).rules
+    assert [datasets(r.logsource) for r in rules] == [
+        {"dns"},
+        {"http"},
+        {"http"},
+        {"conn", "flow"},
+        {"tls"},
+        {"x509"},
+        None,
+        None,
+    ]
