@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,11 @@ from sigma.rule import SigmaRule
 from sigma.rule.attributes import SigmaRuleLocation
 
 from detect.hits import HITS_SCHEMA, RuleInfo, empty_hits
-from detect.sigma.compiler import BatchView, CompiledRule, UnsupportedError, compile_rule
+from detect.sigma import rowsets as rs
+from detect.sigma.compiler import LeafBuilder, UnsupportedError, compile_rule
+from detect.sigma.executor import BatchRun, Executor
 from detect.sigma.logsource import datasets
+from detect.sigma.plan import Leaf, RulePlan, StringLeaf, positive_leaves, trigger
 
 KIND = "sigma"
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$", re.IGNORECASE)
@@ -51,14 +54,6 @@ class RuleError:
 
     file: str | None
     message: str
-
-
-@dataclass(frozen=True)
-class _Plan:
-    rule_id: str
-    compiled: CompiledRule
-    datasets: frozenset[str] | None
-    info: RuleInfo
 
 
 def _rule_id(rule: object, file: str | None, index: int) -> str:
@@ -150,18 +145,32 @@ def _error_text(err: Exception, rule: object | None) -> str:
 
 
 class SigmaEngine:
-    """Engine protocol (:mod:`detect.hits`) over compiled Sigma rules."""
+    """Engine protocol (:mod:`detect.hits`) over compiled Sigma rules.
+
+    Rules are compiled into one shared leaf table (see :mod:`detect.sigma.plan`); the
+    executor evaluates every leaf once per batch, string leaves fused per column.
+    """
 
     kind = KIND
 
-    def __init__(self, rules: Iterable[SigmaRule | LoadedRule]) -> None:
-        self.plans: list[_Plan] = []
+    def __init__(
+        self,
+        rules: Iterable[SigmaRule | LoadedRule] = (),
+        *,
+        placeholders: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.plans: list[RulePlan] = []
         self.unsupported: list[UnsupportedRule] = []
         self.errors: list[RuleError] = []
+        self.leaves: tuple[Leaf, ...] = ()
         self._info: dict[str, RuleInfo] = {}
+        self._builder = LeafBuilder()
+        self._placeholders = placeholders
+        self._executor: Executor | None = None
         for index, item in enumerate(rules):
             loaded = item if isinstance(item, LoadedRule) else LoadedRule(item, None)
             self._add(loaded, index)
+        self._finish()
 
     def _add(self, loaded: LoadedRule, index: int) -> None:
         rule, file = loaded.rule, loaded.file
@@ -170,8 +179,11 @@ class SigmaEngine:
             kind = type(rule).__name__
             self.unsupported.append(UnsupportedRule(rid, file, f"{kind} (not supported yet)"))
             return
+        if rid in self._info:
+            self.unsupported.append(UnsupportedRule(rid, file, "duplicate rule id"))
+            return
         try:
-            compiled = compile_rule(rule)
+            tree = compile_rule(rule, self._builder, self._placeholders)
         except UnsupportedError as e:
             self.unsupported.append(UnsupportedRule(rid, file, str(e)))
             return
@@ -180,11 +192,23 @@ class SigmaEngine:
             self.unsupported.append(UnsupportedRule(rid, file, reason))
             return
         info = rule_info(rule, rid)
-        if rid in self._info:
-            self.unsupported.append(UnsupportedRule(rid, file, "duplicate rule id"))
-            return
         self._info[rid] = info
-        self.plans.append(_Plan(rid, compiled, datasets(rule.logsource), info))
+        self.plans.append(
+            RulePlan(rid, tree, datasets(rule.logsource), info, None, tuple(positive_leaves(tree)))
+        )
+
+    def _finish(self) -> None:
+        """Freeze the leaf table and work out each rule's trigger leaves."""
+        self.leaves = tuple(self._builder.leaves)
+        cheap = frozenset(i for i, leaf in enumerate(self.leaves) if isinstance(leaf, StringLeaf))
+        self.plans = [replace(p, trigger=trigger(p.tree, cheap)) for p in self.plans]
+        self._executor = None
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = Executor(self.leaves)
+        return self._executor
 
     @property
     def rule_ids(self) -> list[str]:
@@ -193,61 +217,82 @@ class SigmaEngine:
     def rule(self, rule_id: str) -> RuleInfo:
         return self._info[rule_id]
 
+    def _rows(self, plan: RulePlan, run: BatchRun) -> np.ndarray:
+        if plan.trigger is not None and not run.any_nonempty(plan.trigger):
+            return _NO_ROWS
+        rows = run.tree(plan.tree)
+        if plan.datasets is not None:
+            if rows.empty:
+                return _NO_ROWS
+            rows = rs.and_([rows, rs.dense(run.datasets(plan.datasets))], run.n)
+        return rs.to_rows(rows, run.n)
+
     def masks(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         """Per-rule boolean row masks, logsource filter applied."""
-        view, ds_cache = BatchView(batch), {}
-        return {p.rule_id: self._mask(p, view, ds_cache) for p in self.plans}
-
-    @staticmethod
-    def _mask(
-        plan: _Plan, view: BatchView, ds_cache: dict[frozenset[str], np.ndarray]
-    ) -> np.ndarray:
-        mask = plan.compiled.mask(view)
-        if plan.datasets is not None:
-            if plan.datasets not in ds_cache:
-                ds = view.strings("event.dataset", cased=False)
-                value_set = pa.array(sorted(plan.datasets), pa.string())
-                ds_cache[plan.datasets] = ds.lift(pc.is_in(ds.values, value_set=value_set))
-            mask = mask & ds_cache[plan.datasets]
-        return mask
+        run = self.executor.start(batch)
+        out = {}
+        for plan in self.plans:
+            mask = np.zeros(batch.num_rows, dtype=np.bool_)
+            mask[self._rows(plan, run)] = True
+            out[plan.rule_id] = mask
+        return out
 
     def match(self, batch: pa.RecordBatch) -> pa.Table:
-        """Hits (``HITS_SCHEMA``); ``field`` is the rule's first non-negated field."""
+        """Hits (``HITS_SCHEMA``); ``field`` is the column of the first leaf that matched."""
         if batch.num_rows == 0 or not self.plans:
             return empty_hits()
-        view, ds_cache = BatchView(batch), {}
+        run = self.executor.start(batch)
         indices: list[np.ndarray] = []
-        rule_ids: list[str] = []
-        fields: list[str | None] = []
-        counts: list[int] = []
-        for plan in self.plans:
-            rows = np.flatnonzero(self._mask(plan, view, ds_cache))
+        rule_idx: list[int] = []
+        field_ids: list[np.ndarray] = []
+        for k, plan in enumerate(self.plans):
+            rows = self._rows(plan, run)
             if len(rows):
-                indices.append(rows.astype(np.int64))
-                rule_ids.append(plan.rule_id)
-                fields.append(plan.compiled.fields[0] if plan.compiled.fields else None)
-                counts.append(len(rows))
+                indices.append(rows)
+                rule_idx.append(k)
+                field_ids.append(self._fields(plan, run, rows))
         if not indices:
             return empty_hits()
+        counts = [len(r) for r in indices]
         reps = pa.array(np.repeat(np.arange(len(counts)), counts))
+        columns = pa.array([leaf.column for leaf in self.leaves] + [None], pa.string())
+        fields = np.concatenate(field_ids)
         total = int(sum(counts))
+        rule_ids = pa.array([self.plans[k].rule_id for k in rule_idx], pa.string())
         return pa.Table.from_arrays(
             [
                 pa.array(np.concatenate(indices), pa.int64()),
-                pc.take(pa.array(rule_ids, pa.string()), reps),
+                pc.take(rule_ids, reps),
                 pa.repeat(pa.scalar(KIND, pa.string()), total),
-                pc.take(pa.array(fields, pa.string()), reps),
+                pc.take(columns, pa.array(fields)),
             ],
             schema=HITS_SCHEMA,
         )
 
+    def _fields(self, plan: RulePlan, run: BatchRun, rows: np.ndarray) -> np.ndarray:
+        """Per hit row, the leaf id whose column it matched on (``len(leaves)``: none)."""
+        out = np.full(len(rows), len(self.leaves), dtype=np.int64)
+        open_ = np.arange(len(rows))
+        for leaf_id in plan.field_leaves:
+            if not len(open_):
+                break
+            hit = rs.contains(run.leaf(leaf_id), rows[open_])
+            out[open_[hit]] = leaf_id
+            open_ = open_[~hit]
+        return out
 
-def load_sigma(paths: Iterable[str | Path]) -> SigmaEngine:
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+def load_sigma(
+    paths: Iterable[str | Path], *, placeholders: Mapping[str, Sequence[str]] | None = None
+) -> SigmaEngine:
     """Parse and compile every rule under ``paths`` (files or folders).
 
     Parse errors land in ``engine.errors``, unsupported rules in ``engine.unsupported``.
     """
     loaded, errors = parse_rules(paths)
-    engine = SigmaEngine(loaded)
+    engine = SigmaEngine(loaded, placeholders=placeholders)
     engine.errors.extend(errors)
     return engine
