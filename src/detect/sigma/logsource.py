@@ -8,9 +8,17 @@ category: proxy           http
 category: webserver       http
 category: firewall        conn, flow
 product: zeek, service X  X (``ssl`` -> ``tls``)
+product: zeek             any row
+product: suricata, svc X  the dataset of EVE event type X (``fileinfo`` -> ``files``,
+                          ``netflow`` -> ``flow``); an unknown type: any row
 product: suricata         any row
 anything else             any row
 ========================  ===========================
+
+A category wins over a product (``category: dns, product: zeek`` -> ``dns``). The field
+names of each log source are mapped by :mod:`detect.sigma.pipelines`, whose Zeek and
+Suricata tables follow the same readers (``detect.readers.zeek_fields``,
+``detect.readers.suricata_eve``), so a mapped field is read from rows that have it.
 """
 
 from __future__ import annotations
@@ -24,6 +32,16 @@ CATEGORY_DATASETS: dict[str, frozenset[str]] = {
     "firewall": frozenset({"conn", "flow"}),
 }
 ZEEK_SERVICE_DATASETS: dict[str, str] = {"ssl": "tls"}
+# EVE event_type -> event.dataset, as the Suricata reader sets it (a test keeps them equal).
+SURICATA_EVENT_DATASETS: dict[str, str] = {
+    "flow": "flow",
+    "netflow": "flow",
+    "dns": "dns",
+    "http": "http",
+    "tls": "tls",
+    "fileinfo": "files",
+    "alert": "alert",
+}
 
 
 def datasets(logsource: SigmaLogSource | None) -> frozenset[str] | None:
@@ -37,4 +55,6 @@ def datasets(logsource: SigmaLogSource | None) -> frozenset[str] | None:
         return CATEGORY_DATASETS[category]
     if product == "zeek" and service:
         return frozenset({ZEEK_SERVICE_DATASETS.get(service, service)})
+    if product == "suricata" and service in SURICATA_EVENT_DATASETS:
+        return frozenset({SURICATA_EVENT_DATASETS[service]})
     return None
