@@ -37,7 +37,8 @@ class Settings:
     allowlists: tuple[str, ...] = ()  # MISP warninglists and plain allowlists
     retro_hunt: bool = False  # ignore indicators' valid_from (sweep old logs with new intel)
     indicator_context: bool = False  # also load MISP attributes with to_ids off
-    cache_dir: Path | None = None  # compiled indicator index cache (default: XDG cache)
+    cache_dir: Path | None = None  # compiled indicator index and Sigma plan cache (XDG default)
+    placeholders: Path | None = None  # YAML: Sigma |expand placeholder name -> values
     batch_size: int = 65_536
     threads: int = 1
     engine: str = "local"
@@ -83,7 +84,7 @@ class Settings:
         return (str(default),) if default else ()
 
     def cache_dir_or_default(self) -> Path:
-        """Where compiled indicator indexes are kept: ``cache_dir``, else the XDG cache."""
+        """Where compiled indexes and plans are kept: ``cache_dir``, else the XDG cache."""
         if self.cache_dir is not None:
             return self.cache_dir
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

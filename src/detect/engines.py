@@ -42,7 +42,7 @@ def load_engines(settings: Settings) -> EngineSet:
     engines = EngineSet()
     rules = rule_files(settings.rules_or_default())
     if rules:
-        _add_sigma(engines, rules)
+        _add_sigma(engines, rules, settings)
     if settings.indicators_or_default():
         try:
             _add_indicators(engines, settings)
@@ -52,24 +52,61 @@ def load_engines(settings: Settings) -> EngineSet:
     return engines
 
 
-def _add_sigma(engines: EngineSet, rules: list[Path]) -> None:
+def load_placeholders(path: Path | None) -> dict[str, list[str]]:
+    """Sigma ``|expand`` placeholder values from a YAML mapping (name: [values])."""
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        msg = f"{path}: cannot read placeholders: {e}"
+        raise ConfigError(msg) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        msg = f"{path}{where}: not valid YAML: {e}"
+        raise ConfigError(msg) from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        msg = f"{path}: placeholders must be a mapping of name to a list of values"
+        raise ConfigError(msg)
+    out: dict[str, list[str]] = {}
+    for name, values in data.items():
+        items = values if isinstance(values, list) else [values]
+        if not all(isinstance(v, str | int | float) for v in items):
+            msg = f"{path}: placeholder {name!r}: values must be strings"
+            raise ConfigError(msg)
+        out[str(name)] = [str(v) for v in items]
+    return out
+
+
+def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> None:
     """Compile the Sigma rules; unsupported and broken ones are counted, never silent."""
     import time
 
     from detect.sigma import load_sigma
 
     t0 = time.perf_counter()
-    engine = load_sigma(rules)
+    engine = load_sigma(
+        rules,
+        placeholders=load_placeholders(settings.placeholders),
+        cache_dir=settings.cache_dir_or_default(),
+    )
     engines.compile_seconds += time.perf_counter() - t0
     if engine.plans:
         engines.engines = [*engines.engines, engine]
     engines.notes.append(
-        f"{len(engine.plans):,} Sigma rule(s) compiled from {len(rules):,} file(s); "
+        f"{len(engine.plans):,} Sigma rule(s) "
+        f"{'loaded from the plan cache' if engine.from_cache else 'compiled'} "
+        f"from {len(rules):,} file(s); "
         f"{len(engine.unsupported):,} use features not supported yet (skipped, see "
         f"'detect validate'), {len(engine.errors):,} could not be parsed"
     )
     for error in engine.errors[:MAX_LISTED_PROBLEMS]:
-        engines.problems.append(f"{error.file}: {error.message}")
+        engines.problems.append(str(error))
 
 
 def _add_indicators(engines: EngineSet, settings: Settings) -> None:

@@ -12,8 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from detect.config import Settings
 from detect.engines import rule_files
 from detect.errors import InputError
@@ -72,43 +70,24 @@ def check_input(path: Path, *, batch_size: int) -> InputCheck:
 
 
 def check_rules(paths: list[Path], report: ValidationReport) -> None:
-    """Parse every rule file with pySigma; record each problem with its file."""
-    from sigma.collection import SigmaCollection
-    from sigma.exceptions import SigmaError
+    """Parse every rule file with pySigma; record each problem with its file and line."""
+    from detect.sigma import parse_rules
 
     for path in paths:
         report.rules_checked += 1
-        try:
-            text = path.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_yaml(text, collect_errors=True)
-        except (OSError, UnicodeDecodeError) as e:
-            report.rule_problems.append(f"{path}: cannot read: {e}")
-            continue
-        except yaml.YAMLError as e:
-            report.rule_problems.append(f"{path}: invalid YAML: {e}")
-            continue
-        except (SigmaError, ValueError, TypeError, AttributeError, KeyError) as e:
-            # pySigma raises plain Python errors for some malformed fields (id: 1, say)
-            report.rule_problems.append(f"{path}: not a valid Sigma rule: {e!r}")
-            continue
-        for err in collection.errors:
-            report.rule_problems.append(f"{path}: {err}")
-        for rule in collection.rules:
-            errors = getattr(rule, "errors", [])
-            if errors:
-                for err in errors:
-                    report.rule_problems.append(f"{path}: {getattr(rule, 'title', '?')}: {err}")
-            else:
-                report.rules_ok += 1
+        loaded, errors = parse_rules([path])
+        report.rules_ok += len(loaded)
+        report.rule_problems.extend(str(e) for e in errors)
 
 
-def check_support(paths: list[Path], report: ValidationReport) -> None:
+def check_support(paths: list[Path], report: ValidationReport, settings: Settings) -> None:
     """Rules that parse but use a feature the engine does not support yet (skipped in runs)."""
     if not paths:
         return
+    from detect.engines import load_placeholders
     from detect.sigma import load_sigma
 
-    engine = load_sigma(paths)
+    engine = load_sigma(paths, placeholders=load_placeholders(settings.placeholders))
     for u in engine.unsupported:
         report.rules_unsupported.append(f"{u.file}: rule {u.rule_id}: not supported yet: "
                                         f"{u.reason} (skipped when detecting)")
@@ -142,6 +121,6 @@ def validate(inputs: list[str], settings: Settings) -> ValidationReport:
         report.inputs.append(check_input(f.path, batch_size=settings.batch_size))
     files = rule_files(settings.rules_or_default())
     check_rules(files, report)
-    check_support(files, report)
+    check_support(files, report, settings)
     check_feeds(settings, report)
     return report

@@ -341,3 +341,117 @@ def test_logsource_table() -> None:
         None,
         None,
     ]
+
+
+# ---------------------------------------------------------------------------------------
+# Value transformations, placeholders, time parts
+
+
+def test_base64offset_contains_finds_every_alignment() -> None:
+    import base64
+
+    detection = "sel:\n    url.query|base64offset|contains: 'whoami'\ncondition: sel"
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    events = [
+        {"event.dataset": "http", "url.query": "x=" + base64.b64encode(pad + b"whoami").decode()}
+        for pad in (b"", b"a", b"ab")
+    ] + [{"event.dataset": "http", "url.query": "x=" + base64.b64encode(b"whoareyou").decode()}]
+    assert hits_rows(engine, events) == {0, 1, 2}
+
+
+def test_windash_and_wide() -> None:
+    engine = engine_of(
+        rule_yaml("sel:\n    url.query|windash|contains: '-enc'\ncondition: sel", "category: proxy")
+    )
+    events = [
+        {"event.dataset": "http", "url.query": q}
+        for q in ("a -enc b", "a /enc b", "a \u2013enc b", "a enc")
+    ]
+    assert hits_rows(engine, events) == {0, 1, 2}
+    wide = engine_of(
+        rule_yaml("sel:\n    url.query|wide|contains: 'ab'\ncondition: sel", "category: proxy")
+    )
+    assert hits_rows(
+        wide,
+        [
+            {"event.dataset": "http", "url.query": "xa\x00b\x00y"},
+            {"event.dataset": "http", "url.query": "ab"},
+        ],
+    ) == {0}
+
+
+def test_expand_placeholders_from_settings() -> None:
+    text = rule_yaml("sel:\n    url.domain|expand: '%Servers%'\ncondition: sel", "category: proxy")
+    engine = SigmaEngine(
+        SigmaCollection.from_yaml(text).rules, placeholders={"Servers": ["a.example", "B.example"]}
+    )
+    events = [
+        {"event.dataset": "http", "url.domain": d} for d in ("a.example", "b.EXAMPLE", "c.example")
+    ]
+    assert hits_rows(engine, events) == {0, 1}
+
+
+def test_timestamp_part_modifiers() -> None:
+    from datetime import UTC, datetime
+
+    detection = (
+        "sel:\n    file.x509.not_after|year|gte: 2050\n    '@timestamp|hour': 3\ncondition: sel"
+    )
+    engine = engine_of(rule_yaml(detection, "product: zeek\n    service: x509"))
+    t = datetime(2024, 1, 1, 3, 30, tzinfo=UTC)
+    events = [
+        {
+            "event.dataset": "x509",
+            "@timestamp": t,
+            "file.x509.not_after": datetime(y, 1, 1, tzinfo=UTC),
+        }
+        for y in (2049, 2050, 2099)
+    ] + [
+        {
+            "event.dataset": "x509",
+            "@timestamp": t.replace(hour=4),
+            "file.x509.not_after": datetime(2060, 1, 1, tzinfo=UTC),
+        }
+    ]
+    assert hits_rows(engine, events) == {1, 2}
+
+
+def test_wildcard_on_numeric_column_matches_its_text() -> None:
+    engine = engine_of(
+        rule_yaml("sel:\n    http.response.status_code: '4*'\ncondition: sel", "category: proxy")
+    )
+    events = [{"event.dataset": "http", "http.response.status_code": c} for c in (404, 200, 418)]
+    assert hits_rows(engine, events) == {0, 2}
+
+
+def test_hit_field_is_the_column_that_matched() -> None:
+    detection = (
+        "a:\n    url.domain: evil.example\nb:\n    url.path|contains: /shell\ncondition: a or b"
+    )
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    batch = batch_of(
+        [
+            {"event.dataset": "http", "url.domain": "evil.example", "url.path": "/"},
+            {"event.dataset": "http", "url.domain": "ok.example", "url.path": "/shell"},
+        ]
+    )
+    hits = engine.match(batch).to_pylist()
+    assert {(h["event_index"], h["field"]) for h in hits} == {(0, "url.domain"), (1, "url.path")}
+
+
+def test_parse_errors_name_file_and_line(tmp_path: Path) -> None:
+    good = rule_yaml("sel:\n    dns.question.type: A\ncondition: sel")
+    bad = rule_yaml("sel:\n    dns.question.type|nosuchmod: A\ncondition: sel").replace(
+        "6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e", "0c4a6f1e-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+    )
+    (tmp_path / "multi.yml").write_text(good + "\n---\n" + bad)
+    (tmp_path / "broken.yml").write_text("title: x\ndetection: [\n")
+    engine = load_sigma([tmp_path])
+    assert len(engine.plans) == 1
+    by_file = {Path(e.file).name: e for e in engine.errors}
+    text = (tmp_path / "multi.yml").read_text().splitlines()
+    assert "nosuchmod" in text[by_file["multi.yml"].line - 1]
+    assert by_file["broken.yml"].line == 3
+    assert str(by_file["multi.yml"]).startswith(
+        f"{tmp_path / 'multi.yml'}:{by_file['multi.yml'].line}:"
+    )

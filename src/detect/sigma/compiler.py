@@ -309,7 +309,9 @@ class Compiler:
             msg = f"string value on {t} column {name!r}"
             raise UnsupportedError(msg)
         combos = _folded_parts(value, cased=cased, placeholders=self.placeholders)
-        if pa.types.is_integer(t) or pa.types.is_floating(t):
+        if (pa.types.is_integer(t) or pa.types.is_floating(t)) and all(
+            all(isinstance(p, str) for p in parts) for parts in combos
+        ):
             return _or([self._number_text(name, parts) for parts in combos])
         if pa.types.is_boolean(t):
             return _or([self._bool_text(name, parts) for parts in combos])
@@ -322,9 +324,7 @@ class Compiler:
         return self.builder.add(leaf)
 
     def _number_text(self, name: str, parts: list[str | SpecialChars]) -> Tree:
-        if len(parts) > 1 or (parts and not isinstance(parts[0], str)):
-            msg = f"wildcard on numeric column {name!r}"
-            raise UnsupportedError(msg)
+        """A plain value on a numeric column: numeric equality (wildcards match the text)."""
         text = str(parts[0]).strip() if parts else ""
         try:
             number: int | float = int(text) if text.lstrip("+-").isdigit() else float(text)

@@ -16,15 +16,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.rule import SigmaRule
 from sigma.rule.attributes import SigmaRuleLocation
 
 from detect.hits import HITS_SCHEMA, RuleInfo, empty_hits
 from detect.sigma import rowsets as rs
+from detect.sigma.cache import load_plan, plan_key, save_plan
 from detect.sigma.compiler import LeafBuilder, UnsupportedError, compile_rule
 from detect.sigma.executor import BatchRun, Executor
 from detect.sigma.logsource import datasets
+from detect.sigma.pipelines import apply_pipeline
 from detect.sigma.plan import Leaf, RulePlan, StringLeaf, positive_leaves, trigger
 
 KIND = "sigma"
@@ -50,10 +53,15 @@ class UnsupportedRule:
 
 @dataclass(frozen=True)
 class RuleError:
-    """A rule (or document) pySigma could not parse."""
+    """A rule (or document) pySigma could not parse, and where."""
 
     file: str | None
     message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where}: {self.message}"
 
 
 def _rule_id(rule: object, file: str | None, index: int) -> str:
@@ -107,35 +115,71 @@ def parse_rules(
 ) -> tuple[list[LoadedRule], list[RuleError]]:
     """Parse every YAML file under ``paths`` with pySigma in collect-errors mode.
 
-    A rule with errors is reported, not loaded; the others still load. Directories
-    named in ``skip_dirs`` (the pack's ``tests/`` events) are not rule files.
+    A rule with errors is reported with its file and line, not loaded; the others still
+    load. Directories named in ``skip_dirs`` (the pack's ``tests/`` events) are not
+    rule files.
     """
     loaded: list[LoadedRule] = []
     errors: list[RuleError] = []
     for f in _rule_files(paths, skip_dirs):
         try:
             text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            errors.append(RuleError(str(f), f"cannot read: {e}"))
+            continue
+        try:
             collection = SigmaCollection.from_yaml(
                 text, collect_errors=True, source=SigmaRuleLocation(f)
             )
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            errors.append(RuleError(str(f), f"invalid YAML: {_first_line(e)}", line))
+            continue
         except Exception as e:  # noqa: BLE001 - a broken file never stops the load
             errors.append(RuleError(str(f), f"{type(e).__name__}: {e}"))
             continue
-        bad = set()
-        for rule in collection.rules:
+        starts = _document_lines(text)
+        reported: set[str] = set()
+        for i, rule in enumerate(collection.rules):
             rule_errors = getattr(rule, "errors", None)
-            if rule_errors:
-                bad.add(id(rule))
-                for err in rule_errors:
-                    errors.append(RuleError(str(f), _error_text(err, rule)))
-            else:
+            if not rule_errors:
                 loaded.append(LoadedRule(rule, str(f)))
-        seen = {_error_text(err, r) for r in collection.rules if id(r) in bad for err in r.errors}
+                continue
+            doc = starts[i] if i < len(starts) else (1, len(text.splitlines()))
+            for err in rule_errors:
+                message = _error_text(err, rule)
+                reported.add(str(err))
+                errors.append(RuleError(str(f), message, _error_line(text, doc, str(err))))
         for err in collection.errors:
-            text_err = _error_text(err, None)
-            if text_err not in seen and not any(text_err in s for s in seen):
-                errors.append(RuleError(str(f), text_err))
+            if str(err) not in reported:
+                line = _error_line(text, (1, len(text.splitlines())), str(err))
+                errors.append(RuleError(str(f), _error_text(err, None), line))
     return loaded, errors
+
+
+def _first_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _document_lines(text: str) -> list[tuple[int, int]]:
+    """(first, last) line of each YAML document in ``text``, 1-based."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []
+    return [(n.start_mark.line + 1, n.end_mark.line + 1) for n in nodes if n is not None]
+
+
+def _error_line(text: str, doc: tuple[int, int], message: str) -> int:
+    """The line of the document the error names (a quoted token), else its first line."""
+    lines = text.splitlines()
+    first, last = doc
+    for token in re.findall(r"'([^']{2,})'", message):
+        for number in range(first, min(last, len(lines)) + 1):
+            if token in lines[number - 1]:
+                return number
+    return first
 
 
 def _error_text(err: Exception, rule: object | None) -> str:
@@ -167,6 +211,7 @@ class SigmaEngine:
         self._builder = LeafBuilder()
         self._placeholders = placeholders
         self._executor: Executor | None = None
+        self.from_cache = False
         for index, item in enumerate(rules):
             loaded = item if isinstance(item, LoadedRule) else LoadedRule(item, None)
             self._add(loaded, index)
@@ -183,6 +228,7 @@ class SigmaEngine:
             self.unsupported.append(UnsupportedRule(rid, file, "duplicate rule id"))
             return
         try:
+            rule = apply_pipeline(rule)  # taxonomy field names -> canonical columns
             tree = compile_rule(rule, self._builder, self._placeholders)
         except UnsupportedError as e:
             self.unsupported.append(UnsupportedRule(rid, file, str(e)))
@@ -203,6 +249,11 @@ class SigmaEngine:
         cheap = frozenset(i for i, leaf in enumerate(self.leaves) if isinstance(leaf, StringLeaf))
         self.plans = [replace(p, trigger=trigger(p.tree, cheap)) for p in self.plans]
         self._executor = None
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_builder"] = None  # compile-time only
+        return state
 
     @property
     def executor(self) -> Executor:
@@ -286,13 +337,29 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def load_sigma(
-    paths: Iterable[str | Path], *, placeholders: Mapping[str, Sequence[str]] | None = None
+    paths: Iterable[str | Path],
+    *,
+    placeholders: Mapping[str, Sequence[str]] | None = None,
+    cache_dir: Path | None = None,
 ) -> SigmaEngine:
     """Parse and compile every rule under ``paths`` (files or folders).
 
     Parse errors land in ``engine.errors``, unsupported rules in ``engine.unsupported``.
+    With ``cache_dir`` the compiled engine is saved under a hash of the rule files'
+    content (see :mod:`detect.sigma.cache`) and loaded from there while nothing changed;
+    ``engine.from_cache`` says which happened.
     """
-    loaded, errors = parse_rules(paths)
+    files = _rule_files(paths, ("tests",))
+    key = plan_key(files, placeholders) if cache_dir is not None else ""
+    if cache_dir is not None:
+        cached = load_plan(cache_dir, key)
+        if isinstance(cached, SigmaEngine):
+            cached.from_cache = True
+            return cached
+    loaded, errors = parse_rules(files)
     engine = SigmaEngine(loaded, placeholders=placeholders)
     engine.errors.extend(errors)
+    if cache_dir is not None:
+        _ = engine.executor  # build the fused pattern sets once, cache them too
+        save_plan(engine, cache_dir, key)
     return engine
