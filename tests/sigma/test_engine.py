@@ -120,6 +120,23 @@ def test_equality_is_case_insensitive_whole_value_with_unicode() -> None:
     assert hits_rows(engine, events) == {0, 1}
 
 
+def test_full_unicode_case_folding_not_just_lower() -> None:
+    """``ß`` folds to ``ss``, final sigma to sigma: lower-casing alone misses these."""
+    engine = engine_of(
+        rule_yaml("sel:\n    dns.question.name|contains: 'STRASSE'\ncondition: sel")
+    )
+    sigma = engine_of(rule_yaml("sel:\n    dns.question.name: 'ΟΔΟΣ.example'\ncondition: sel"))
+    events = [
+        {"event.dataset": "dns", "dns.question.name": "straße.example"},
+        {"event.dataset": "dns", "dns.question.name": "STRAẞE.example"},
+        {"event.dataset": "dns", "dns.question.name": "strase.example"},
+        {"event.dataset": "dns", "dns.question.name": "οδος.example"},
+        {"event.dataset": "dns", "dns.question.name": "οδοσ.example"},
+    ]
+    assert hits_rows(engine, events) == {0, 1}
+    assert hits_rows(sigma, events) == {3, 4}
+
+
 def test_cased() -> None:
     engine = engine_of(rule_yaml("sel:\n    dns.question.name|cased: 'Evil.org'\ncondition: sel"))
     events = [{"event.dataset": "dns", "dns.question.name": n} for n in ("Evil.org", "evil.org")]
@@ -455,3 +472,41 @@ def test_parse_errors_name_file_and_line(tmp_path: Path) -> None:
     assert str(by_file["multi.yml"]).startswith(
         f"{tmp_path / 'multi.yml'}:{by_file['multi.yml'].line}:"
     )
+
+
+def test_sigma_filter_rules_apply_to_the_rules_they_name(tmp_path: Path) -> None:
+    rule = rule_yaml("sel:\n    dns.question.name|endswith: '.example'\ncondition: sel")
+    other = rule.replace(
+        "6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e", "1b9d7c7e-0a51-4f0b-9a55-3a7c5f1f0e11"
+    ).replace("title: probe", "title: other")
+    sigma_filter = """
+title: Known resolver noise
+logsource:
+    category: dns
+filter:
+    rules:
+        - 6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e
+    selection:
+        source.ip: 10.0.0.53
+    condition: not selection
+"""
+    events = [
+        {"event.dataset": "dns", "dns.question.name": "a.example", "source.ip": "10.0.0.53"},
+        {"event.dataset": "dns", "dns.question.name": "a.example", "source.ip": "10.0.0.9"},
+    ]
+    (tmp_path / "rules.yml").write_text(rule + "\n---\n" + other)
+    (tmp_path / "filters").mkdir()
+    (tmp_path / "filters" / "noise.yml").write_text(sigma_filter)
+    engine = load_sigma([tmp_path])
+    assert len(engine.filters) == 1 and not engine.unsupported and not engine.errors
+    table = engine.match(batch_of(events))
+    by_rule: dict[str, set[int]] = {}
+    for hit in table.to_pylist():
+        by_rule.setdefault(hit["rule_id"], set()).add(hit["event_index"])
+    assert by_rule == {
+        "6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e": {1},
+        "1b9d7c7e-0a51-4f0b-9a55-3a7c5f1f0e11": {0, 1},
+    }
+    (tmp_path / "filters" / "noise.yml").unlink()
+    (tmp_path / "rules.yml").write_text(rule + "\n---\n" + sigma_filter)  # same file
+    assert hits_rows(load_sigma([tmp_path]), events) == {1}

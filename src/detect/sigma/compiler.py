@@ -9,8 +9,9 @@ runs it.
 
 Semantics (Sigma specification 2.x, see ``../shared/ANCHORS.md`` section 1):
 
-* strings compare case-insensitively with Unicode case folding unless ``|cased``;
-  plain values are whole-value equality; ``*``/``?`` wildcards with ``\\`` escapes;
+* strings compare case-insensitively with full Unicode case folding (``str.casefold``)
+  unless ``|cased``; plain values are whole-value equality; ``*``/``?`` wildcards
+  with ``\\`` escapes;
 * ``re`` is an unanchored search, case-sensitive unless ``i``; RE2 syntax (patterns
   RE2 rejects make the rule unsupported);
 * ``cidr`` compares the 16-byte IPv4-mapped form (``*.ip_bin`` for source/destination
@@ -61,6 +62,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from detect.kernels.casefold import casefold_str
 from detect.schema import CANONICAL_SCHEMA, COLUMNS
 from detect.sigma.plan import (
     CONTAINS,
@@ -109,8 +111,8 @@ def column_type(name: str) -> pa.DataType:
 
 
 def fold(s: str) -> str:
-    """Case-fold a literal the way string columns are folded per batch."""
-    return pc.utf8_lower(pa.scalar(s, pa.string())).as_py()
+    """Case-fold a literal the way string columns are folded per batch (full Unicode)."""
+    return casefold_str(s)
 
 
 class LeafBuilder:

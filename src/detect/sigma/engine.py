@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 from sigma.collection import SigmaCollection
+from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 from sigma.rule.attributes import SigmaRuleLocation
 
@@ -139,6 +141,9 @@ def parse_rules(
         except Exception as e:  # noqa: BLE001 - a broken file never stops the load
             errors.append(RuleError(str(f), f"{type(e).__name__}: {e}"))
             continue
+        # pySigma applies a filter to the rules of its own file; other files' rules get
+        # it in SigmaEngine (filters are kept as LoadedRules for that).
+        loaded.extend(LoadedRule(flt, str(f)) for flt in getattr(collection, "filters", ()))
         starts = _document_lines(text)
         reported: set[str] = set()
         for i, rule in enumerate(collection.rules):
@@ -212,10 +217,29 @@ class SigmaEngine:
         self._placeholders = placeholders
         self._executor: Executor | None = None
         self.from_cache = False
-        for index, item in enumerate(rules):
-            loaded = item if isinstance(item, LoadedRule) else LoadedRule(item, None)
-            self._add(loaded, index)
+        items = [i if isinstance(i, LoadedRule) else LoadedRule(i, None) for i in rules]
+        self.filters = [i for i in items if isinstance(i.rule, SigmaFilter)]  # meta filters
+        for index, loaded in enumerate(items):
+            if not isinstance(loaded.rule, SigmaFilter):
+                self._add(self._filtered(loaded), index)
         self._finish()
+
+    def _filtered(self, loaded: LoadedRule) -> LoadedRule:
+        """The rule with every Sigma filter (meta filter rule) that targets it applied."""
+        rule = loaded.rule
+        targeting = [
+            f.rule
+            for f in self.filters
+            if isinstance(rule, SigmaRule)
+            and (f.file is None or f.file != loaded.file)  # same file: pySigma applied it
+            and f.rule._should_apply_on_rule(rule)
+        ]
+        if not targeting:
+            return loaded
+        rule = copy.deepcopy(rule)
+        for sigma_filter in targeting:
+            rule = sigma_filter.apply_on_rule(rule)
+        return LoadedRule(rule, loaded.file)
 
     def _add(self, loaded: LoadedRule, index: int) -> None:
         rule, file = loaded.rule, loaded.file

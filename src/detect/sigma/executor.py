@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from detect.enrich import ip_to_bin
 from detect.kernels import multi_pattern as mp
+from detect.kernels.casefold import casefold
 from detect.schema import IP_BIN_COLUMNS
 from detect.sigma import rowsets as rs
 from detect.sigma.compiler import UnsupportedError, is_string_type
@@ -61,8 +62,8 @@ def _to_numpy(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def fold_column(values: pa.Array) -> pa.Array:
-    """Case-fold string values the way literals are folded at compile time."""
-    return pc.utf8_lower(values)
+    """Unicode full case folding (``str.casefold``), as literals are folded at compile time."""
+    return casefold(values)
 
 
 @dataclass
