@@ -88,13 +88,15 @@ def _convertible(rule: SigmaRule, con: duckdb.DuckDBPyConnection) -> str | None:
         return None
     if len(sql) != 1 or "LIKE '%' " in sql[0] or "cidr" in str(rule.detection):
         return None
-    if any(f'`{name}`' in sql[0] for name in LIST_COLUMNS):
+    if any(f"`{name}`" in sql[0] for name in LIST_COLUMNS):
         return None  # SQL compares a list column as one value; Sigma means any element
     sql_text = re.sub(r"`([^`]*)`", lambda m: '"' + m.group(1) + '"', sql[0])
     # SQLite's "x REGEXP 'p'" operator is DuckDB's regexp_matches(x, 'p')
-    sql_text = re.sub(r'("[^"]+") REGEXP (\'(?:[^\']|\'\')*\')', r"regexp_matches(\1, \2)", sql_text)
+    sql_text = re.sub(
+        r'("[^"]+") REGEXP (\'(?:[^\']|\'\')*\')', r"regexp_matches(\1, \2)", sql_text
+    )
     try:  # SQLite's loose typing lets LIKE run on numbers; DuckDB refuses those rules
-        con.execute(f"SELECT count(*) FROM ({sql_text}) LIMIT 0")  # noqa: S608
+        con.execute(f"SELECT count(*) FROM ({sql_text}) LIMIT 0")
     except duckdb.Error:
         return None
     return sql_text
@@ -125,7 +127,7 @@ def _rules(con: duckdb.DuckDBPyConnection) -> tuple[list[SigmaRule], list[str]]:
                 break
             try:
                 rule = apply_pipeline(SigmaCollection.from_dicts([_variant(doc, k)]).rules[0])
-            except Exception:  # noqa: BLE001, S112 - a variant the parser refuses is skipped
+            except Exception:  # noqa: BLE001 - a variant the parser refuses is skipped
                 continue
             sql = _convertible(rule, con)
             if sql:
@@ -138,7 +140,9 @@ def _rules(con: duckdb.DuckDBPyConnection) -> tuple[list[SigmaRule], list[str]]:
 def telemetry(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = tmp_path_factory.mktemp("sigma_bench")
     detect.generate(out, events=EVENTS, seed=7)
-    return sorted(p for p in out.glob("*.parquet") if p.stem in ("conn", "dns", "http", "tls", "files"))
+    return sorted(
+        p for p in out.glob("*.parquet") if p.stem in ("conn", "dns", "http", "tls", "files")
+    )
 
 
 def test_500_rules_vs_duckdb_sql(telemetry: list[Path]) -> None:
@@ -164,7 +168,7 @@ def test_500_rules_vs_duckdb_sql(telemetry: list[Path]) -> None:
     def theirs() -> dict[str, int]:
         counts: dict[str, int] = {}
         for plan, sql in zip(engine.plans, sqls, strict=True):
-            n = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]  # noqa: S608
+            n = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
             if n:
                 counts[plan.rule_id] = n
         return counts
@@ -176,7 +180,9 @@ def test_500_rules_vs_duckdb_sql(telemetry: list[Path]) -> None:
     t0 = time.perf_counter()
     want = theirs()
     theirs_s = time.perf_counter() - t0
-    differ = {r: (got.get(r), want.get(r)) for r in set(got) | set(want) if got.get(r) != want.get(r)}
+    differ = {
+        r: (got.get(r), want.get(r)) for r in set(got) | set(want) if got.get(r) != want.get(r)
+    }
     print(
         f"\n{len(rules)} rules x {EVENTS:,} events: compile {compile_s:.2f} s; detect "
         f"{ours_s:.2f} s ({EVENTS / ours_s / 1e6:.2f} M events/s), DuckDB SQL per rule "
