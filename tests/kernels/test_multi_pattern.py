@@ -216,6 +216,12 @@ def test_errors() -> None:
         match_strings(pset, pa.array([1]))
 
 
+def test_table_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mp, "TABLE_LIMIT_BYTES", 64)
+    with pytest.raises(ValueError, match="split the patterns"):
+        compile_patterns([b"abcdefgh"], [CONTAINS])
+
+
 def test_hyperscan_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mp, "_hyperscan", lambda: None)
     assert engines() == ("numba",)

@@ -27,8 +27,11 @@ loop):
     (``term``, ``olink``), checks anchors and validity, and drops repeats with a
     per-pattern "last row" stamp.
 
-    Table size is ``states x classes x 4`` bytes: 10k URL-like patterns of ~15
-    bytes are ~100k states x ~50 classes, about 20 MB.
+    Table size is ``states x classes x 4`` bytes: the benchmark's 10k lower-case
+    URL-like patterns (~12 bytes) give ~83k states x 30 classes, 10 MB (build 0.3-0.9 s,
+    Hyperscan compile included); 100 patterns 0.1 MB. Sets whose table would pass
+    :data:`TABLE_LIMIT_BYTES` (256 MB, e.g. 10k binary patterns of 25 bytes using all
+    256 byte values) are refused with an error asking to split them.
 
 ``hyperscan``
     The distinct non-empty patterns compiled once into a block-mode Hyperscan
@@ -90,11 +93,10 @@ __all__ = [
 ]
 
 CONTAINS, STARTSWITH, ENDSWITH, EQUALS = 0, 1, 2, 3
-ANCHOR_NAMES = ("contains", "startswith", "endswith", "equals")
 
 SAMPLE_ROWS = 4096  # rows scanned by ``engine="auto"`` to estimate match density
 DENSE_MATCHES_PER_ROW = 0.25  # above this many Hyperscan callbacks a row, numba wins
-TABLE_LIMIT_BYTES = 512 << 20  # refuse DFA tables larger than this (see module docstring)
+TABLE_LIMIT_BYTES = 256 << 20  # refuse DFA tables larger than this (see module docstring)
 LANES = 4  # pass 1 interleaves this many byte streams (written out in ``_candidates``)
 
 _ONE_BYTE = np.zeros(1, dtype=np.uint8)  # numba needs a non-empty buffer to index
