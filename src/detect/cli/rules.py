@@ -69,12 +69,18 @@ def _filter_rows(files: list[Path]) -> list[dict[str, str]]:
         except Exception:  # noqa: BLE001 - parse_rules reports broken files
             continue
         for flt in filters:
-            rows.append({
-                "id": str(flt.id or ""), "title": flt.title or "", "level": "",
-                "logsource": _logsource(flt), "status": _enum_name(flt.status),
-                "file": str(f), "supported": "no",
-                "why": "Sigma filter (not supported yet: the engine does not apply it)",
-            })
+            rows.append(
+                {
+                    "id": str(flt.id or ""),
+                    "title": flt.title or "",
+                    "level": "",
+                    "logsource": _logsource(flt),
+                    "status": _enum_name(flt.status),
+                    "file": str(f),
+                    "supported": "no",
+                    "why": "Sigma filter (not supported yet: the engine does not apply it)",
+                }
+            )
     return rows
 
 
@@ -93,15 +99,31 @@ def catalogue(specs: tuple[str, ...]) -> list[dict[str, str]]:
         rule = item.rule
         rid = _rule_id(rule, item.file, index)
         why = reasons.get((rid, item.file))
-        rows.append({
-            "id": rid, "title": getattr(rule, "title", "") or "",
-            "level": _enum_name(getattr(rule, "level", None)),
-            "logsource": _logsource(rule), "status": _enum_name(getattr(rule, "status", None)),
-            "file": item.file or "", "supported": "no" if why else "yes", "why": why or "",
-        })
-    rows.extend({"id": "", "title": "", "level": "", "logsource": "", "status": "",
-                 "file": e.file or "", "supported": "no", "why": f"parse error: {e.message}"}
-                for e in errors)
+        rows.append(
+            {
+                "id": rid,
+                "title": getattr(rule, "title", "") or "",
+                "level": _enum_name(getattr(rule, "level", None)),
+                "logsource": _logsource(rule),
+                "status": _enum_name(getattr(rule, "status", None)),
+                "file": item.file or "",
+                "supported": "no" if why else "yes",
+                "why": why or "",
+            }
+        )
+    rows.extend(
+        {
+            "id": "",
+            "title": "",
+            "level": "",
+            "logsource": "",
+            "status": "",
+            "file": e.file or "",
+            "supported": "no",
+            "why": f"parse error: {e.message}",
+        }
+        for e in errors
+    )
     rows.extend(_filter_rows(files))
     return sorted(rows, key=lambda r: (r["file"], r["id"]))
 
@@ -113,9 +135,12 @@ def _write_csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 
 
 @command.command("list", context_settings=CONTEXT_SETTINGS)
-@click.option("--rules", multiple=True,
-              help="Rule files, folders or globs (repeatable). Default: detect.toml, else "
-                   "the bundled rules/.")
+@click.option(
+    "--rules",
+    multiple=True,
+    help="Rule files, folders or globs (repeatable). Default: detect.toml, else "
+    "the bundled rules/.",
+)
 @click.option("-f", "--format", "fmt", type=_FORMATS, default="table", show_default=True)
 @output_options
 @click.pass_context
@@ -141,15 +166,26 @@ def list_rules(ctx: click.Context, rules: tuple[str, ...], fmt: str) -> int:
     elif fmt == "csv":
         _write_csv(rows, _LIST_COLUMNS)
     else:
-        table = Table(title=f"{len(rows)} rule(s), "
-                            f"{sum(r['supported'] == 'yes' for r in rows)} run, "
-                            f"{sum(r['supported'] == 'no' for r in rows) - broken} not "
-                            f"supported, {broken} parse error(s)", title_justify="left")
+        table = Table(
+            title=f"{len(rows)} rule(s), "
+            f"{sum(r['supported'] == 'yes' for r in rows)} run, "
+            f"{sum(r['supported'] == 'no' for r in rows) - broken} not "
+            f"supported, {broken} parse error(s)",
+            title_justify="left",
+        )
         for name in ("id", "title", "level", "logsource", "status", "file", "runs", "why"):
             table.add_column(name, overflow="fold")
         for r in rows:
-            table.add_row(r["id"], r["title"], r["level"], r["logsource"], r["status"],
-                          _short(r["file"]), r["supported"], r["why"])
+            table.add_row(
+                r["id"],
+                r["title"],
+                r["level"],
+                r["logsource"],
+                r["status"],
+                _short(r["file"]),
+                r["supported"],
+                r["why"],
+            )
         out.out.print(table)
     return 2 if broken else 0
 
@@ -194,8 +230,9 @@ def find_rule(spec: str, rule_specs: tuple[str, ...]) -> Any:
         lambda r: (getattr(r.rule, "title", "") or "").casefold() == wanted,
         lambda r: getattr(r.rule, "name", None) and str(r.rule.name).casefold() == wanted,
         lambda r: r.file and Path(r.file).stem.casefold() == wanted.removesuffix(".yml"),
-        lambda r: len(wanted) >= 4
-        and str(getattr(r.rule, "id", "") or "").casefold().startswith(wanted),
+        lambda r: (
+            len(wanted) >= 4 and str(getattr(r.rule, "id", "") or "").casefold().startswith(wanted)
+        ),
     ):
         found = [r for r in loaded if test(r)]
         if len(found) == 1:
@@ -208,11 +245,19 @@ def find_rule(spec: str, rule_specs: tuple[str, ...]) -> Any:
     labels.update({getattr(r.rule, "title", "") or "": r for r in loaded})
     near = difflib.get_close_matches(spec, list(labels), n=5, cutoff=0.5)
     near += [t for t in labels if wanted in t.casefold() and t not in near]
-    hint = ("; did you mean: " + "; ".join(
-        f"{labels[n].rule.id} ({labels[n].rule.title})" for n in near[:5])) if near else ""
+    hint = (
+        (
+            "; did you mean: "
+            + "; ".join(f"{labels[n].rule.id} ({labels[n].rule.title})" for n in near[:5])
+        )
+        if near
+        else ""
+    )
     broken = f" ({len(errors)} rule problem(s): see 'detect rules list')" if errors else ""
-    msg = (f"no rule {spec!r} among {len(loaded)} rule(s) from "
-           f"{', '.join(rule_specs) or 'nothing'}{broken}{hint}")
+    msg = (
+        f"no rule {spec!r} among {len(loaded)} rule(s) from "
+        f"{', '.join(rule_specs) or 'nothing'}{broken}{hint}"
+    )
     raise ConfigError(msg)
 
 
@@ -277,13 +322,18 @@ def run_test(loaded: Any, inputs: tuple[str, ...], settings: Any, limit: int) ->
 
     rule = loaded.rule
     explainer = RuleExplainer(rule)
-    report = TestReport(rule={
-        "id": str(rule.id or ""), "title": rule.title, "level": _enum_name(rule.level),
-        "file": loaded.file, "logsource": _logsource(rule),
-        "condition": [str(c) for c in rule.detection.condition],
-        "datasets": sorted(explainer.datasets) if explainer.datasets is not None else None,
-        "unexplained": explainer.unexplained,
-    })
+    report = TestReport(
+        rule={
+            "id": str(rule.id or ""),
+            "title": rule.title,
+            "level": _enum_name(rule.level),
+            "file": loaded.file,
+            "logsource": _logsource(rule),
+            "condition": [str(c) for c in rule.detection.condition],
+            "datasets": sorted(explainer.datasets) if explainer.datasets is not None else None,
+            "unexplained": explainer.unexplained,
+        }
+    )
     offset = 0
     for read, batch in _batches(inputs, settings, report):
         start_in_file = read.events
@@ -297,18 +347,24 @@ def run_test(loaded: Any, inputs: tuple[str, ...], settings: Any, limit: int) ->
             shown = rows[:need]
             context = batch.select(list(_EVENT_COLUMNS)).take(shown).to_pylist()
             for ex, ctx_row in zip(explainer.explain(batch, shown), context, strict=True):
-                report.hits.append({
-                    "file": read.path,
-                    "event": start_in_file + ex.row + 1,
-                    "event_index": offset + ex.row,
-                    "event_fields": {k: _plain(v) for k, v in ctx_row.items() if v is not None},
-                    "detections": [
-                        {"name": d.name,
-                         "fields": [{"field": f.field, "value": _plain(f.value), "test": f.test}
-                                    for f in d.fields]}
-                        for d in ex.detections
-                    ],
-                })
+                report.hits.append(
+                    {
+                        "file": read.path,
+                        "event": start_in_file + ex.row + 1,
+                        "event_index": offset + ex.row,
+                        "event_fields": {k: _plain(v) for k, v in ctx_row.items() if v is not None},
+                        "detections": [
+                            {
+                                "name": d.name,
+                                "fields": [
+                                    {"field": f.field, "value": _plain(f.value), "test": f.test}
+                                    for f in d.fields
+                                ],
+                            }
+                            for d in ex.detections
+                        ],
+                    }
+                )
         offset += batch.num_rows
     return report
 
@@ -329,21 +385,29 @@ def _print_test(out: Any, report: TestReport, limit: int) -> None:
         if "source.ip" in ev or "destination.ip" in ev:
             who += f" {ev.get('source.ip', '?')} -> {ev.get('destination.ip', '?')}"
         p("", markup=False)
-        p(f"{_short(hit['file'])} event {hit['event']} (event_index {hit['event_index']}): {who}",
-          markup=False, highlight=False)
+        p(
+            f"{_short(hit['file'])} event {hit['event']} (event_index {hit['event_index']}): {who}",
+            markup=False,
+            highlight=False,
+        )
         for d in hit["detections"]:
             if not d["fields"]:
                 p(f"  {d['name']}", markup=False, highlight=False)
             for f in d["fields"]:
-                p(f"  {d['name']}: {f['field']} = {f['value']!r}  [{f['test']}]",
-                  markup=False, highlight=False)
+                p(
+                    f"  {d['name']}: {f['field']} = {f['value']!r}  [{f['test']}]",
+                    markup=False,
+                    highlight=False,
+                )
     p("", markup=False)
     for f in report.files:
         if f.error:
             out.log("input_error", f"{f.path}: {f.error}", level="error", file=f.path)
     more = report.matched - len(report.hits)
-    line = (f"{report.events:,} event(s) read, {report.in_logsource:,} in the rule's logsource, "
-            f"{report.matched:,} matched")
+    line = (
+        f"{report.events:,} event(s) read, {report.in_logsource:,} in the rule's logsource, "
+        f"{report.matched:,} matched"
+    )
     if more > 0:
         line += f" ({len(report.hits)} shown, --limit {limit}; raise it to see more)"
     p(line, markup=False, highlight=False)
@@ -354,26 +418,46 @@ def _csv_rows(report: TestReport) -> Iterator[dict[str, Any]]:
         for d in hit["detections"]:
             for f in d["fields"] or [{"field": "", "value": "", "test": ""}]:
                 value = f["value"]
-                yield {"file": hit["file"], "event": hit["event"],
-                       "event_index": hit["event_index"], "detection": d["name"],
-                       "field": f["field"], "test": f["test"],
-                       "value": json.dumps(value) if isinstance(value, list) else value}
+                yield {
+                    "file": hit["file"],
+                    "event": hit["event"],
+                    "event_index": hit["event_index"],
+                    "detection": d["name"],
+                    "field": f["field"],
+                    "test": f["test"],
+                    "value": json.dumps(value) if isinstance(value, list) else value,
+                }
 
 
 @command.command("test", context_settings=CONTEXT_SETTINGS)
 @click.argument("rule")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--rules", multiple=True,
-              help="Where to look RULE up by id or title (repeatable). Default: detect.toml, "
-                   "else the bundled rules/.")
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Hits to explain (all are counted).")
+@click.option(
+    "--rules",
+    multiple=True,
+    help="Where to look RULE up by id or title (repeatable). Default: detect.toml, "
+    "else the bundled rules/.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Hits to explain (all are counted).",
+)
 @click.option("--batch-size", type=int, help="Events per batch while reading.")
 @click.option("-f", "--format", "fmt", type=_FORMATS, default="table", show_default=True)
 @output_options
 @click.pass_context
-def test_rule(ctx: click.Context, rule: str, inputs: tuple[str, ...], rules: tuple[str, ...],
-              limit: int, batch_size: int | None, fmt: str) -> int:
+def test_rule(
+    ctx: click.Context,
+    rule: str,
+    inputs: tuple[str, ...],
+    rules: tuple[str, ...],
+    limit: int,
+    batch_size: int | None,
+    fmt: str,
+) -> int:
     """Run one RULE over INPUTS and show which events hit and why.
 
     RULE is a rule file, or a rule's id (or its first characters), title, name or
@@ -407,10 +491,16 @@ def test_rule(ctx: click.Context, rule: str, inputs: tuple[str, ...], rules: tup
     if fmt == "json":
         sys.stdout.write(json.dumps(asdict(report), default=str) + "\n")
     elif fmt == "csv":
-        _write_csv(list(_csv_rows(report)), ("file", "event", "event_index", "detection",
-                                             "field", "value", "test"))
-        out.log("rules_test", f"{report.events:,} event(s) read, {report.matched:,} matched",
-                events=report.events, matched=report.matched)
+        _write_csv(
+            list(_csv_rows(report)),
+            ("file", "event", "event_index", "detection", "field", "value", "test"),
+        )
+        out.log(
+            "rules_test",
+            f"{report.events:,} event(s) read, {report.matched:,} matched",
+            events=report.events,
+            matched=report.matched,
+        )
     else:
         _print_test(out, report, limit)
     return 3 if any(f.error for f in report.files) else 0

@@ -143,8 +143,9 @@ class RuleExplainer:
                 continue
             self.detections[name] = builder.intern(compiled)
         self.leaves: tuple[Leaf, ...] = tuple(builder.leaves)
-        self._positive = {n: tuple(dict.fromkeys(positive_leaves(t))) for n, t in
-                          self.detections.items()}
+        self._positive = {
+            n: tuple(dict.fromkeys(positive_leaves(t))) for n, t in self.detections.items()
+        }
         self._executor = Executor(self.leaves)
         self._cache: tuple[pa.RecordBatch, BatchRun] | None = None
 
@@ -189,7 +190,8 @@ class RuleExplainer:
         leaf_ids = sorted({i for ids in self._positive.values() for i in ids})
         leaf_true = {i: rs.contains(run.leaf(i), query) for i in leaf_ids}
         columns = {self.leaves[i].column for i in leaf_ids} | {
-            leaf.other for leaf in map(self.leaves.__getitem__, leaf_ids)
+            leaf.other
+            for leaf in map(self.leaves.__getitem__, leaf_ids)
             if isinstance(leaf, FieldRefLeaf)
         }
         taken = batch.take(pa.array(query))
@@ -201,9 +203,15 @@ class RuleExplainer:
                 if not true_in[name][k]:
                     continue
                 fields = tuple(
-                    FieldValue(self.leaves[i].column, values[self.leaves[i].column][k],
-                               describe(self.leaves[i], values[self.leaves[i].column][k],
-                                        _other(self.leaves[i], values, k)))
+                    FieldValue(
+                        self.leaves[i].column,
+                        values[self.leaves[i].column][k],
+                        describe(
+                            self.leaves[i],
+                            values[self.leaves[i].column][k],
+                            _other(self.leaves[i], values, k),
+                        ),
+                    )
                     for i in self._positive[name]
                     if leaf_true[i][k]
                 )
@@ -251,8 +259,11 @@ def _literal_matches(anchor: int, literal: str, text: str) -> bool:
 
 def _string_test(leaf: StringLeaf, value: object) -> str:
     texts = [str(v) if leaf.cased else str(v).lower() for v in _items(value) if v is not None]
-    tests = [f"{ANCHOR_NAMES[a]} {lit!r}" for a, lit in leaf.patterns
-             if any(_literal_matches(a, lit, t) for t in texts)]
+    tests = [
+        f"{ANCHOR_NAMES[a]} {lit!r}"
+        for a, lit in leaf.patterns
+        if any(_literal_matches(a, lit, t) for t in texts)
+    ]
     tests += [f"matches {g!r}" for g in leaf.globs if any(re.search(g, t) for t in texts)]
     if not tests:  # the engine's folding and Python's differ: show what was asked
         tests = [f"{ANCHOR_NAMES[a]} {lit!r}" for a, lit in leaf.patterns]
@@ -279,12 +290,12 @@ def _cidr_test(leaf: CidrLeaf, value: object) -> str:
             addresses.append(ipaddress.ip_address(str(v)))
         except ValueError:
             continue
-    inside = [n for n in nets if any(a in ipaddress.ip_network(n.split(",")[0])
-                                     for a in addresses)]
+    inside = [n for n in nets if any(a in ipaddress.ip_network(n.split(",")[0]) for a in addresses)]
     shown = inside or nets
     text = "cidr " + ", ".join(shown[:_SHOWN_PATTERNS])
-    return text + (f" (+{len(shown) - _SHOWN_PATTERNS} more)" if len(shown) > _SHOWN_PATTERNS
-                   else "")
+    return text + (
+        f" (+{len(shown) - _SHOWN_PATTERNS} more)" if len(shown) > _SHOWN_PATTERNS else ""
+    )
 
 
 def describe(leaf: Leaf, value: object = None, other: object = None) -> str:
@@ -302,8 +313,12 @@ def describe(leaf: Leaf, value: object = None, other: object = None) -> str:
     if isinstance(leaf, BoolLeaf):
         return f"= {str(leaf.value).lower()}"
     if isinstance(leaf, FieldRefLeaf):
-        how = {EQUALS: "equals", STARTSWITH: "starts with", ENDSWITH: "ends with",
-               CONTAINS: "contains"}[leaf.anchor]
+        how = {
+            EQUALS: "equals",
+            STARTSWITH: "starts with",
+            ENDSWITH: "ends with",
+            CONTAINS: "contains",
+        }[leaf.anchor]
         return f"{how} field {leaf.other} ({other!r})"
     if isinstance(leaf, TimePartLeaf):
         return f"{leaf.part} {_OPS.get(leaf.op, leaf.op)} {leaf.number}"
