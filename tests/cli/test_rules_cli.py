@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -322,3 +323,329 @@ def test_subcommand_help_has_examples(sub: str) -> None:
     assert result.exit_code == 0, result.output
     assert "Examples:" in result.output
     assert f"detect rules {sub}" in result.output
+
+
+# ---------------------------------------------------------------------------------------
+# docs/sigma-support.md: every claim checked against the engine
+
+DOC = ROOT / "docs" / "sigma-support.md"
+D, P = "{category: dns}", "{category: proxy}"
+DNS = {"event.dataset": "dns"}
+HTTP = {"event.dataset": "http"}
+TS = "2026-01-05T03:07:00Z"  # a Monday, ISO week 2
+
+
+def q(name: str) -> dict[str, object]:
+    return {**DNS, "dns.question.name": name}
+
+
+def http(**fields: object) -> dict[str, object]:
+    return {**HTTP, **{k.replace("__", "."): v for k, v in fields.items()}}
+
+
+# feature (first cell of a row) -> (detection, logsource, event it hits, event it misses)
+PROBES: dict[str, tuple[str, str, dict | None, dict | None]] = {
+    "`contains`": ("sel: {dns.question.name|contains: EVIL}", D, q("a.evil.b"), q("a.b")),
+    "`startswith`": ("sel: {dns.question.name|startswith: evil.}", D, q("Evil.x"), q("x.evil.")),
+    "`endswith`": ("sel: {dns.question.name|endswith: .evil}", D, q("a.EVIL"), q("evil.a")),
+    "`all`": ("sel: {dns.question.name|contains|all: [a, b]}", D, q("xaxbx"), q("xax")),
+    "`cased`": ("sel: {dns.question.name|cased: Evil}", D, q("Evil"), q("evil")),
+    "`re`": ("sel: {dns.question.name|re: 'ev.l'}", D, q("xevilx"), q("xEVILx")),
+    "`re` with `i` / `m` / `s`": (
+        "sel: {dns.question.name|re|i|m|s: '^EV.L$'}",
+        D,
+        q("evil"),
+        q("xevil"),
+    ),
+    "`re` with lookaround or backreference": (
+        "sel: {dns.question.name|re: '(?=a)b'}",
+        D,
+        None,
+        None,
+    ),
+    "`re` on a timestamp column": ("sel: {'@timestamp|re': '2026'}", D, None, None),
+    "`cidr`": (
+        "sel: {dns.answers.data|cidr: 203.0.113.0/24}",
+        D,
+        {**DNS, "dns.answers.data": ["192.0.2.1", "203.0.113.9"]},
+        {**DNS, "dns.answers.data": ["192.0.2.1"]},
+    ),
+    "`cidr` on a numeric column": ("sel: {destination.port|cidr: 10.0.0.0/8}", D, None, None),
+    "`base64`": (
+        "sel: {url.query|base64|contains: whoami}",
+        P,
+        http(url__query="c=d2hvYW1p"),
+        http(url__query="c=whoami"),
+    ),
+    "`base64offset`": (
+        "sel: {url.query|base64offset|contains: whoami}",
+        P,
+        http(url__query="x=aWQ7d2hvYW1p"),
+        http(url__query="whoami"),
+    ),
+    "`wide` / `utf16be` / `utf16`": (
+        "sel:\n  - {url.query|utf16be|base64: ab}\n  - {url.query|utf16|base64: ab}\n"
+        "  - {url.query|wide|base64offset|contains: ab}",
+        P,
+        http(url__query="YQBiAA"),
+        http(url__query="YWI="),
+    ),
+    "`utf16le`": ("sel: {url.query|utf16le|base64: ab}", P, None, None),
+    "`windash`": (
+        "sel: {url.query|windash|contains: ' -enc '}",
+        P,
+        http(url__query="p /enc x"),
+        http(url__query="p enc x"),
+    ),
+    "`exists`": (
+        "sel: {user_agent.original|exists: true}",
+        P,
+        http(user_agent__original="x"),
+        http(),
+    ),
+    "`gt` / `gte` / `lt` / `lte`": (
+        "sel: {source.bytes|gt: 10, source.bytes|lte: 20, destination.bytes|gte: 1, "
+        "destination.bytes|lt: 2}",
+        P,
+        http(source__bytes=15, destination__bytes=1),
+        http(source__bytes=25, destination__bytes=1),
+    ),
+    "`neq`": (
+        "sel: {destination.port|neq: 53}",
+        D,
+        {**DNS, "destination.port": 5353},
+        {**DNS, "destination.port": 53},
+    ),
+    "`fieldref`": (
+        "sel: {tls.server.name|fieldref: url.domain}",
+        P,
+        http(tls__server__name="A.example", url__domain="a.example"),
+        http(tls__server__name="b.example", url__domain="a.example"),
+    ),
+    "`fieldref` with `startswith` / `endswith`": (
+        "sel: {url.full|fieldref|endswith: url.path}",
+        P,
+        http(url__full="http://h/p", url__path="/p"),
+        http(url__full="http://h/p", url__path="/q"),
+    ),
+    "`fieldref` on a list column": (
+        "sel: {dns.answers.data|fieldref: dns.question.name}",
+        D,
+        None,
+        None,
+    ),
+    "`expand` with placeholder values": (
+        "sel: {dns.question.name|expand: '%internal_domains%'}",
+        D,
+        q("corp.example"),
+        q("other.example"),
+    ),
+    "`expand` without placeholder values": (
+        "sel: {dns.question.name|expand: '%internal_domains%'}",
+        D,
+        None,
+        None,
+    ),
+    "`minute` / `hour` / `day` / `week` / `month` / `year`": (
+        "sel: {'@timestamp|minute': 7, '@timestamp|hour|lt': 4, '@timestamp|day': 5, "
+        "'@timestamp|week': 2, '@timestamp|month': 1, '@timestamp|year': 2026}",
+        D,
+        {**q("x"), "@timestamp": TS},
+        {**q("x"), "@timestamp": "2026-01-05T05:07:00Z"},
+    ),
+    "strings": ("sel: {dns.question.name: Evil.Example}", D, q("evil.example"), q("evil.examples")),
+    "lists of values": ("sel: {dns.question.name: [a, b]}", D, q("b"), q("c")),
+    "wildcards `*` and `?`": ("sel: {dns.question.name: 'a*b?d'}", D, q("axxbcd"), q("abd")),
+    "escaped wildcards `\\*`": ("sel: {dns.question.name: 'a\\*b'}", D, q("a*b"), q("axb")),
+    "`null`": ("sel: {user_agent.original: null}", P, http(), http(user_agent__original="x")),
+    "numbers": (
+        "sel: {destination.port: 53, dns.question.name: 7}",
+        D,
+        {**q("7"), "destination.port": 53},
+        {**q("7"), "destination.port": 54},
+    ),
+    "booleans": ("sel: {dns.question.name: true}", D, q("TRUE"), q("yes")),
+    "wildcard on a numeric column": ("sel: {destination.port: '8*'}", D, None, None),
+    "string value on a timestamp column": ("sel: {'@timestamp': x}", D, None, None),
+    "field that is not a canonical column": ("sel: {Image: x}", D, None, None),
+    "keyword strings": ("sel: ['*ZZTOP*']", D, {**q("x"), "url.query": "a=zztop"}, q("zz top")),
+    "keywords with `contains`": ("sel: {'|contains': zztop}", D, q("xzztopx"), q("zz")),
+    "keywords with `re`": ("sel: {'|re': 'zz.op'}", D, None, None),
+    "`and` / `or` / `not`": (
+        "a: {dns.question.name|contains: x}\nb: {dns.question.name|contains: y}\n"
+        "c: {dns.question.name|contains: z}\ncondition: a and (b or c) and not (b and c)",
+        D,
+        q("xy"),
+        q("xyz"),
+    ),
+    "parentheses": (
+        "a: {dns.question.name: x}\nb: {destination.port: 1}\ncondition: not (a or b)",
+        D,
+        q("y"),
+        q("x"),
+    ),
+    "`1 of selection_*`": (
+        "selection_a: {dns.question.name: a}\nselection_b: "
+        "{dns.question.name: b}\ncondition: 1 of selection_*",
+        D,
+        q("b"),
+        q("c"),
+    ),
+    "`all of selection_*`": (
+        "selection_a: {dns.question.name|contains: a}\nselection_b: "
+        "{dns.question.name|contains: b}\ncondition: all of selection_*",
+        D,
+        q("ab"),
+        q("a"),
+    ),
+    "`1 of them`": (
+        "a: {dns.question.name: a}\nb: {dns.question.name: b}\ncondition: 1 of them",
+        D,
+        q("a"),
+        q("c"),
+    ),
+    "`all of them`": (
+        "a: {dns.question.name|contains: a}\nb: {dns.question.name|contains: b}\n"
+        "condition: all of them",
+        D,
+        q("ba"),
+        q("b"),
+    ),
+    "`_`-prefixed detections": (
+        "a: {dns.question.name: a}\n_aux: {dns.question.name: b}\ncondition: 1 of them",
+        D,
+        q("a"),
+        q("b"),
+    ),
+    "several conditions (a list)": (
+        "a: {dns.question.name: a}\nb: {dns.question.name: b}\ncondition: [a, b]",
+        D,
+        q("b"),
+        q("c"),
+    ),
+    "pipe aggregations (`\\| count() > 5`, `\\| near`)": (
+        "sel: {dns.question.name: a}\ncondition: sel | count() > 5",
+        D,
+        None,
+        None,
+    ),
+    "`category: dns`": (
+        "sel: {destination.port: 53}",
+        D,
+        {**DNS, "destination.port": 53},
+        {"event.dataset": "conn", "destination.port": 53},
+    ),
+    "`category: proxy` / `webserver`": (
+        "sel: {destination.port: 80}",
+        "{category: webserver}",
+        http(destination__port=80),
+        {"event.dataset": "conn", "destination.port": 80},
+    ),
+    "`category: firewall`": (
+        "sel: {destination.port: 22}",
+        "{category: firewall}",
+        {"event.dataset": "flow", "destination.port": 22},
+        {**DNS, "destination.port": 22},
+    ),
+    "`product: zeek` with `service`": (
+        "sel: {destination.port: 443}",
+        "{product: zeek, service: ssl}",
+        {"event.dataset": "tls", "destination.port": 443},
+        {"event.dataset": "conn", "destination.port": 443},
+    ),
+    "any other logsource": (
+        "sel: {destination.port: 443}",
+        "{product: windows}",
+        {"event.dataset": "conn", "destination.port": 443},
+        {"event.dataset": "conn", "destination.port": 80},
+    ),
+    "detection rules": ("sel: {dns.question.name: a}", D, q("a"), q("b")),
+}
+CORRELATION = """
+title: Many
+id: 33333333-2222-4333-8444-555555555555
+correlation: {type: event_count, rules: [probe], group-by: [source.ip], timespan: 5m,
+              condition: {gte: 10}}
+"""
+FILTER = """
+title: A Filter
+logsource: {category: dns}
+filter: {rules: [probe], selection: {dns.question.name: x}, condition: not selection}
+"""
+DOCUMENTS = {"correlation rules": CORRELATION, "filter rules": FILTER}
+PLACEHOLDERS = {"internal_domains": ["corp.example", "*.corp.example"]}
+
+
+def doc_rows() -> list[tuple[str, str, str]]:
+    """(feature, supported, notes) of every table row of the page, cells as written."""
+    rows = []
+    for line in DOC.read_text().splitlines():
+        if not line.startswith("| ") or line.startswith(("| feature", "| ---")):
+            continue
+        feature, supported, notes = (c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1])
+        rows.append((feature, supported, notes.replace("\\|", "|")))
+    return rows
+
+
+def test_every_probe_is_a_row_of_the_page() -> None:
+    features = [r[0] for r in doc_rows()]
+    assert len(features) == len(set(features))
+    assert set(PROBES) | set(DOCUMENTS) == set(features)
+
+
+def probe_rule(feature: str) -> str:
+    detection, logsource, _, _ = PROBES[feature]
+    if "condition:" not in detection:
+        detection += "\ncondition: sel"
+    body = "\n".join("    " + line for line in detection.splitlines())
+    return (
+        f"title: probe\nname: probe\nid: 6f1b1d7e-4c1e-4a8f-9d0e-2f3a4b5c6d7e\n"
+        f"logsource: {logsource}\ndetection:\n{body}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("feature", "supported", "notes"), doc_rows(), ids=[r[0] for r in doc_rows()]
+)
+def test_sigma_support_doc(feature: str, supported: str, notes: str, tmp_path: Path) -> None:
+    from detect.cli.rules import catalogue
+    from detect.sigma import SigmaEngine, parse_rules
+    from tests.sigma.test_engine import batch_of
+
+    assert supported in ("yes", "no")
+    text = DOCUMENTS.get(feature) or probe_rule(feature)
+    if feature in DOCUMENTS:
+        text = probe_rule("detection rules") + "---\n" + text
+    path = tmp_path / "probe.yml"
+    path.write_text(text)
+    placeholders = PLACEHOLDERS if "with placeholder values" in feature else None
+    if placeholders:
+        loaded, _ = parse_rules([path])
+        engine = SigmaEngine(loaded, placeholders=placeholders)
+        rows = [
+            {
+                "title": "probe",
+                "supported": "no" if engine.unsupported else "yes",
+                "why": engine.unsupported[0].reason if engine.unsupported else "",
+            }
+        ]
+    else:
+        rows = [
+            r for r in catalogue((str(path),)) if r["title"] != "probe" or feature not in DOCUMENTS
+        ]
+    [row] = rows
+    assert row["supported"] == supported, row["why"]
+    if supported == "no":
+        quoted = re.findall(r"`([^`]+)`", notes)
+        assert quoted, f"{feature}: say the engine's reason in backticks"
+        assert any(reason in row["why"] for reason in quoted), (row["why"], quoted)
+        return
+    _, _, hit, miss = PROBES.get(feature, (None, None, None, None))
+    if hit is None:
+        return
+    loaded, errors = parse_rules([path])
+    assert not errors
+    engine = SigmaEngine(loaded, placeholders=placeholders)
+    base = {"@timestamp": TS}
+    batch = batch_of([{**base, **hit}, {**base, **miss}])
+    assert engine.match(batch).column("event_index").to_pylist() == [0]

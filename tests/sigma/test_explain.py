@@ -202,3 +202,13 @@ def test_pack_hits_agree_with_the_engine_and_every_hit_has_a_reason(path: Path) 
         for d in ex.detections:
             assert masks[d.name][ex.row]
     assert np.array_equal(hits, np.flatnonzero(np.isin(np.arange(batch.num_rows), hits)))
+
+
+def test_module_example_runs() -> None:
+    import doctest
+
+    import detect.sigma.explain
+
+    result = doctest.testmod(detect.sigma.explain, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
