@@ -390,6 +390,8 @@ def _print_test(out: Any, report: TestReport, limit: int) -> None:
             markup=False,
             highlight=False,
         )
+        if not hit["detections"]:
+            p("  (no detection is true: the condition holds through a 'not')", markup=False)
         for d in hit["detections"]:
             if not d["fields"]:
                 p(f"  {d['name']}", markup=False, highlight=False)
