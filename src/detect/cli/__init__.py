@@ -53,9 +53,9 @@ def cli(ctx: click.Context, config: str | None, quiet: bool, log_format: str | N
 
 
 def _register() -> None:
-    from detect.cli import alerts, generate, indicators, match, run, validate
+    from detect.cli import alerts, generate, indicators, match, rules, run, validate
 
-    for module in (run, match, alerts, validate, indicators, generate):
+    for module in (run, match, alerts, validate, indicators, rules, generate):
         cli.add_command(module.command)
 
 
