@@ -175,8 +175,7 @@ filter:
     assert rows["Suspicious Download"]["supported"] == "yes"
     assert rows["Many Downloads"]["supported"] == "no"
     assert "not supported yet" in rows["Many Downloads"]["why"]
-    assert rows["Not From The Mirror"]["supported"] == "no"
-    assert "filter" in rows["Not From The Mirror"]["why"]
+    assert rows["Not From The Mirror"]["supported"] == "yes"  # a filter, applied to its rule
 
 
 def test_list_table(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -465,7 +464,12 @@ PROBES: dict[str, tuple[str, str, dict | None, dict | None]] = {
         {**q("7"), "destination.port": 54},
     ),
     "booleans": ("sel: {dns.question.name: true}", D, q("TRUE"), q("yes")),
-    "wildcard on a numeric column": ("sel: {destination.port: '8*'}", D, None, None),
+    "wildcard on a numeric column": (
+        "sel: {destination.port: '8*'}",
+        D,
+        {**q("x"), "destination.port": 8080},
+        {**q("x"), "destination.port": 443},
+    ),
     "string value on a timestamp column": ("sel: {'@timestamp': x}", D, None, None),
     "field that is not a canonical column": ("sel: {Image: x}", D, None, None),
     "keyword strings": ("sel: ['*ZZTOP*']", D, {**q("x"), "url.query": "a=zztop"}, q("zz top")),

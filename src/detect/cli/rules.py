@@ -52,38 +52,6 @@ def _enum_name(value: object) -> str:
     return str(name).lower() if name else ("" if value is None else str(value))
 
 
-def _filter_rows(files: list[Path]) -> list[dict[str, str]]:
-    """Sigma filter documents: pySigma parses them, the engine does not load them (yet)."""
-    from sigma.collection import SigmaCollection
-
-    rows = []
-    for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except OSError:
-            continue  # parse_rules reported it
-        if not _FILTER_DOC.search(text):
-            continue
-        try:
-            filters = SigmaCollection.from_yaml(text, collect_errors=True).filters
-        except Exception:  # noqa: BLE001 - parse_rules reports broken files
-            continue
-        for flt in filters:
-            rows.append(
-                {
-                    "id": str(flt.id or ""),
-                    "title": flt.title or "",
-                    "level": "",
-                    "logsource": _logsource(flt),
-                    "status": _enum_name(flt.status),
-                    "file": str(f),
-                    "supported": "no",
-                    "why": "Sigma filter (not supported yet: the engine does not apply it)",
-                }
-            )
-    return rows
-
-
 def catalogue(specs: tuple[str, ...]) -> list[dict[str, str]]:
     """One row per rule under ``specs`` (and per file or rule that did not parse)."""
     from detect.engines import rule_files
@@ -124,7 +92,6 @@ def catalogue(specs: tuple[str, ...]) -> list[dict[str, str]]:
         }
         for e in errors
     )
-    rows.extend(_filter_rows(files))
     return sorted(rows, key=lambda r: (r["file"], r["id"]))
 
 

@@ -23,7 +23,8 @@ Semantics (Sigma specification 2.x, see ``../shared/ANCHORS.md`` section 1):
 * ``not`` is two-valued: a row whose field is null does not match ``f: v``, so it does
   match ``not f: v``;
 * list-typed columns (``dns.answers.data``, ...) match when any element matches;
-* keywords (field-less values) search every string column.
+* keywords (field-less values) are a full-text search: found anywhere in any string
+  column (wildcards keep their meaning inside the keyword).
 
 Anything else raises :class:`UnsupportedError` with a reason; the engine reports it.
 """
@@ -164,7 +165,7 @@ def _folded_parts(
             if part.name not in placeholders:
                 msg = (
                     f"placeholder %{part.name}% has no values "
-                    "(set [sigma.placeholders] in detect.toml)"
+                    "(name it in the YAML file of the 'placeholders' setting)"
                 )
                 raise UnsupportedError(msg)
             combos = [
@@ -181,6 +182,8 @@ def _folded_parts(
 def _merge_text(parts: list[str | SpecialChars]) -> list[str | SpecialChars]:
     out: list[str | SpecialChars] = []
     for p in parts:
+        if p == SpecialChars.WILDCARD_MULTI and out and out[-1] == p:
+            continue  # "**" is "*"
         if isinstance(p, str) and out and isinstance(out[-1], str):
             out[-1] = out[-1] + p
         elif not (isinstance(p, str) and not p):
@@ -304,13 +307,16 @@ class Compiler:
         msg = f"value type {type(value).__name__} ({name})"
         raise UnsupportedError(msg)
 
-    def value_string(self, name: str, value: SigmaString) -> Tree:
+    def value_string(self, name: str, value: SigmaString, *, keyword: bool = False) -> Tree:
         t = column_type(name)
         cased = isinstance(value, SigmaCasedString)
         if pa.types.is_timestamp(t) or pa.types.is_fixed_size_binary(t):
             msg = f"string value on {t} column {name!r}"
             raise UnsupportedError(msg)
         combos = _folded_parts(value, cased=cased, placeholders=self.placeholders)
+        if keyword:  # a keyword is searched for anywhere in a value (full-text search)
+            star = SpecialChars.WILDCARD_MULTI
+            combos = [_merge_text([star, *parts, star]) for parts in combos]
         if (pa.types.is_integer(t) or pa.types.is_floating(t)) and all(
             all(isinstance(p, str) for p in parts) for parts in combos
         ):
@@ -433,7 +439,7 @@ class Compiler:
         if not isinstance(value, SigmaString):
             msg = f"keyword value of type {type(value).__name__}"
             raise UnsupportedError(msg)
-        return _or([self.value_string(name, value) for name in STRING_COLUMNS])
+        return _or([self.value_string(name, value, keyword=True) for name in STRING_COLUMNS])
 
 
 def network_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[bytes, bytes]:
