@@ -1,0 +1,1 @@
+"""Statistical detectors and correlation over windows, with state carried across runs."""
