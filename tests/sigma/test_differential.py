@@ -85,8 +85,8 @@ def reference_rows(rule: dict[str, Any], events: list[dict[str, Any]]) -> set[in
 
 
 @settings(
-    # DETECT_DIFF_EXAMPLES=5000 for a longer exploration; the default keeps the test < 30 s.
-    max_examples=int(os.environ.get("DETECT_DIFF_EXAMPLES", "400")),
+    # DETECT_DIFF_EXAMPLES=5000 for a longer exploration; the default keeps the test near 20 s.
+    max_examples=int(os.environ.get("DETECT_DIFF_EXAMPLES", "800")),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
