@@ -12,7 +12,6 @@ backend is.
 from __future__ import annotations
 
 import re
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaFieldReference
 
 from detect.schema import COLUMNS
+from tests.sigma.sqlite_reference import FULLTEXT, run_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "rules" / "sigma"
@@ -190,56 +190,6 @@ def test_readme_lists_every_rule() -> None:
 # ---------------------------------------------------------------------------------------
 # Independent check of the test events with pysigma-backend-sqlite.
 
-FULLTEXT = "_fulltext"
-ROW = "_row"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _regexp(pattern: str, value: object) -> bool:
-    # Sigma |re is a search (unanchored); the backend writes flags as an inline prefix.
-    return value is not None and re.search(pattern, str(value)) is not None
-
-
-def _sqlite_value(value: object) -> object:
-    if isinstance(value, list):
-        msg = "list-valued columns are not representable in the SQLite oracle table"
-        raise TypeError(msg)
-    return value
-
-
-def _run_sql(query: str, events: list[dict[str, Any]]) -> set[int]:
-    con = sqlite3.connect(":memory:")
-    try:
-        con.create_function("REGEXP", 2, _regexp, deterministic=True)
-        cols = [*COLUMNS, FULLTEXT]
-        # Sigma strings compare case-insensitively: NOCASE on every column (numbers keep
-        # numeric comparison, since the columns have no declared type).
-        con.execute(
-            "CREATE TABLE logs ("
-            + ", ".join(f"{_quote(c)} COLLATE NOCASE" for c in cols)
-            + f", {_quote(ROW)} INTEGER)"
-        )
-        for i, event in enumerate(events):
-            # Keyword search: every string value of the event, one per line.
-            text = "\n".join(
-                v for k, v in event.items() if isinstance(v, str) and k != "@timestamp"
-            )
-            names = [*event, FULLTEXT, ROW]
-            values = [_sqlite_value(v) for v in event.values()] + [text, i]
-            con.execute(
-                f"INSERT INTO logs ({', '.join(map(_quote, names))}) "
-                f"VALUES ({', '.join('?' for _ in names)})",
-                values,
-            )
-        cur = con.execute(query)
-        row_index = [d[0] for d in cur.description].index(ROW)
-        return {r[row_index] for r in cur.fetchall()}
-    finally:
-        con.close()
-
 
 def test_events_agree_with_sqlite_backend(rule_file: Path) -> None:
     pytest.importorskip("sigma.backends.sqlite", reason="pysigma-backend-sqlite not installed")
@@ -257,7 +207,7 @@ def test_events_agree_with_sqlite_backend(rule_file: Path) -> None:
     assert len(queries) == 1
     events = _load_events(rule_file)
     positives, negatives = events["positive"], events["negative"]
-    hits = _run_sql(queries[0], positives + negatives)
+    hits = run_sql(queries[0], positives + negatives)
     missed = [positives[i] for i in range(len(positives)) if i not in hits]
     false_hits = [negatives[i - len(positives)] for i in sorted(hits) if i >= len(positives)]
     assert not missed, f"positive events not matched by {queries[0]}: {missed}"
@@ -288,4 +238,4 @@ level: low
 """
     query = sqliteBackend().convert(SigmaCollection.from_yaml(rule))[0]
     events = [{"url.domain": "10.1.2.3"}, {"url.domain": "10.example.com"}]
-    assert _run_sql(query, events) == {0, 1}  # 1 is the divergence: not an address
+    assert run_sql(query, events) == {0, 1}  # 1 is the divergence: not an address
