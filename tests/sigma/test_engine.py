@@ -122,9 +122,7 @@ def test_equality_is_case_insensitive_whole_value_with_unicode() -> None:
 
 def test_full_unicode_case_folding_not_just_lower() -> None:
     """``ß`` folds to ``ss``, final sigma to sigma: lower-casing alone misses these."""
-    engine = engine_of(
-        rule_yaml("sel:\n    dns.question.name|contains: 'STRASSE'\ncondition: sel")
-    )
+    engine = engine_of(rule_yaml("sel:\n    dns.question.name|contains: 'STRASSE'\ncondition: sel"))
     sigma = engine_of(rule_yaml("sel:\n    dns.question.name: 'ΟΔΟΣ.example'\ncondition: sel"))
     events = [
         {"event.dataset": "dns", "dns.question.name": "straße.example"},

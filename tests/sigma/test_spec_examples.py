@@ -316,12 +316,6 @@ def test_placeholders_need_expand_and_values() -> None:
     assert _rows(expanded, events) == {0, 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: placeholder values are inserted as literal text, so a pattern "
-    "value ('srv*', the specification's own example) never works as a wildcard "
-    "(detect.sigma.compiler._folded_parts)",
-)
 def test_placeholder_value_is_a_pattern() -> None:
     """Placeholders: "%Servers% is replaced with the pattern srv*"."""
     engine = _engine(

@@ -168,15 +168,25 @@ def _folded_parts(
                     "(name it in the YAML file of the 'placeholders' setting)"
                 )
                 raise UnsupportedError(msg)
-            combos = [
-                [*c, v if cased else fold(v)] for c in combos for v in placeholders[part.name]
-            ]
+            values = [_pattern_parts(v, cased=cased) for v in placeholders[part.name]]
+            combos = [[*c, *v] for c in combos for v in values]
         elif isinstance(part, str):
             text = part if cased else fold(part)
             combos = [[*c, text] for c in combos]
         else:
             combos = [[*c, part] for c in combos]
     return [_merge_text(c) for c in combos]
+
+
+def _pattern_parts(value: str, *, cased: bool) -> list[str | SpecialChars]:
+    """A placeholder value is a Sigma pattern: ``*``/``?`` wildcards, ``\\`` escapes."""
+    parts: list[str | SpecialChars] = []
+    for part in SigmaString(value).s:
+        if isinstance(part, str):
+            parts.append(part if cased else fold(part))
+        elif not isinstance(part, Placeholder):
+            parts.append(part)
+    return parts
 
 
 def _merge_text(parts: list[str | SpecialChars]) -> list[str | SpecialChars]:
@@ -390,6 +400,8 @@ class Compiler:
         )
         regexp = value.regexp
         raw = regexp.original if getattr(regexp, "original", None) else regexp.to_plain()
+        if "m" not in flags:
+            raw = pcre_dollar(raw)
         pattern = (f"(?{flags})" if flags else "") + raw
         try:
             pc.match_substring_regex(pa.array([""], pa.string()), pattern)
@@ -440,6 +452,40 @@ class Compiler:
             msg = f"keyword value of type {type(value).__name__}"
             raise UnsupportedError(msg)
         return _or([self.value_string(name, value, keyword=True) for name in STRING_COLUMNS])
+
+
+PCRE_DOLLAR = "(?:\\n?\\z)"
+
+
+def pcre_dollar(pattern: str) -> str:
+    """``$`` as PCRE (the Sigma regex flavour) means it: end, or before a final newline.
+
+    RE2's ``$`` without ``m`` is the very end only; rewrite each unescaped ``$`` outside
+    a character class to ``(?:\\n?\\z)``.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]":  # "[]...]": a literal ] first
+                out.append("[]")
+                i += 2
+                continue
+        elif c == "$":
+            out.append(PCRE_DOLLAR)
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def network_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[bytes, bytes]:

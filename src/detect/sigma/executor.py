@@ -295,6 +295,8 @@ class _StringGroup:
             return {}
         owners = np.concatenate(owner_parts)
         positions = np.concatenate(pos_parts)
+        if not len(owners):
+            return {}
         order = np.lexsort((positions, owners))
         owners, positions = owners[order], positions[order]
         bounds = np.flatnonzero(np.diff(owners)) + 1

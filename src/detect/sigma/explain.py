@@ -44,7 +44,7 @@ from sigma.conditions import SigmaCondition
 from sigma.rule import SigmaRule
 
 from detect.sigma import rowsets as rs
-from detect.sigma.compiler import Compiler, LeafBuilder, UnsupportedError, compile_rule
+from detect.sigma.compiler import PCRE_DOLLAR, Compiler, LeafBuilder, UnsupportedError, compile_rule
 from detect.sigma.executor import BatchRun, Executor
 from detect.sigma.logsource import datasets
 from detect.sigma.plan import (
@@ -303,7 +303,7 @@ def describe(leaf: Leaf, value: object = None, other: object = None) -> str:
     if isinstance(leaf, StringLeaf):
         return _string_test(leaf, value)
     if isinstance(leaf, RegexLeaf):
-        return f"re {leaf.pattern!r}"
+        return f"re {leaf.pattern.replace(PCRE_DOLLAR, '$')!r}"  # as the rule wrote it
     if isinstance(leaf, CidrLeaf):
         return _cidr_test(leaf, value)
     if isinstance(leaf, CompareLeaf):
