@@ -389,7 +389,12 @@ PROBES: dict[str, tuple[str, str, dict | None, dict | None]] = {
         http(url__query="YQBiAA"),
         http(url__query="YWI="),
     ),
-    "`utf16le`": ("sel: {url.query|utf16le|base64: ab}", P, None, None),
+    "`utf16le`": (
+        "sel: {url.query|utf16le|base64: ab}",
+        P,
+        http(url__query="YQBiAA=="),
+        http(url__query="ab"),
+    ),
     "`windash`": (
         "sel: {url.query|windash|contains: ' -enc '}",
         P,

@@ -556,15 +556,16 @@ def test_modifier_appendix(
     assert _rows(engine, [{"event.dataset": "http", **e} for e in events]) == expected
 
 
-def test_pysigma_lacks_the_utf16le_modifier_name() -> None:
+def test_utf16le_is_the_wide_modifier() -> None:
     """Encoding: the specification names ``utf16le`` (``wide`` its alias); pySigma 2.0.1 only
-    knows ``wide``, so a rule written with ``utf16le`` is a parse error, reported by
-    ``load_sigma`` in ``engine.errors`` rather than run.
-    """
-    from sigma.exceptions import SigmaModifierError
+    registers ``wide``, so :mod:`detect.sigma` registers ``utf16le`` as the same modifier."""
+    import base64
 
-    with pytest.raises(SigmaModifierError, match="utf16le"):
-        _engine({"sel": {"url.query|utf16le|base64": "cmd"}, "condition": "sel"})
+    engine = _engine({"sel": {"url.query|utf16le|base64": "cmd"}, "condition": "sel"})
+    wide = _engine({"sel": {"url.query|wide|base64": "cmd"}, "condition": "sel"})
+    encoded = base64.b64encode("cmd".encode("utf-16-le")).decode()
+    events = [{"event.dataset": "http", "url.query": q} for q in (encoded, "cmd")]
+    assert _rows(engine, events) == _rows(wide, events) == {0}
 
 
 def test_all_on_a_single_value() -> None:

@@ -1,4 +1,6 @@
-"""Sigma rules: parsed by pySigma, compiled to pyarrow kernels over canonical batches."""
+"""Sigma rules: parsed by pySigma, compiled to fused kernels over canonical batches."""
+
+from sigma.modifiers import SigmaWideModifier, modifier_mapping
 
 from detect.sigma.compiler import UnsupportedError, compile_rule
 from detect.sigma.engine import (
@@ -9,6 +11,10 @@ from detect.sigma.engine import (
     load_sigma,
     parse_rules,
 )
+
+# The specification names UTF-16LE ``utf16le`` and ``wide`` its alias; pySigma 2.0 only
+# registers ``wide``. Register the specification's name too (same modifier class).
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 
 __all__ = [
     "LoadedRule",
