@@ -86,3 +86,108 @@ def encode_values(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
         return np.zeros(0, np.int64), 0
     codes, n = _codes(col)
     return codes, n
+
+
+# --------------------------------------------------------------------------- run helpers
+# Shared by the window detectors (scan, long_conn, volume): times in int64 microseconds,
+# the watermark carried in the state, the state table's "meta" row.
+
+US = 1_000_000
+KIND = "_kind"  # state column: 0 = meta row (watermark in ``_wm``), >= 1 = detector rows
+WM = "_wm"
+
+
+def ts_us(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``timestamp[us]`` column as ``int64`` microseconds (nulls must be filtered before)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_timestamp(col.type) and col.type.unit != "us":
+        col = col.cast(pa.timestamp("us", tz=col.type.tz))
+    return col.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def state_watermark(state: pa.Table | None) -> int | None:
+    """The watermark a previous run left in ``state`` (None: no run yet)."""
+    if state is None or state.num_rows == 0 or WM not in state.column_names:
+        return None
+    kinds = state.column(KIND).to_numpy(zero_copy_only=False)
+    meta = np.flatnonzero(kinds == 0)
+    if meta.size == 0:
+        return None
+    v = state.column(WM)[int(meta[0])].as_py()
+    return None if v is None else int(v)
+
+
+def state_part(state: pa.Table | None, kind: int, columns: list[str]) -> pa.Table | None:
+    """The rows of one kind from a state table, projected to ``columns`` (None if absent)."""
+    if state is None or state.num_rows == 0:
+        return None
+    part = state.filter(pc.equal(state.column(KIND), kind)).select(columns)
+    return part if part.num_rows else None
+
+
+def make_state(schema: pa.Schema, watermark: int | None, parts: dict[int, pa.Table]) -> pa.Table:
+    """One state table: a meta row holding the watermark, then each part tagged by kind.
+
+    ``schema`` lists every detector column (all nullable); parts fill their own columns.
+    """
+    full = pa.schema([pa.field(KIND, pa.int8()), pa.field(WM, pa.int64()), *schema])
+    tables = [pa.table({KIND: pa.array([0], pa.int8()), WM: pa.array([watermark], pa.int64())})]
+    for kind, t in parts.items():
+        if t is None or t.num_rows == 0:
+            continue
+        cols = {
+            KIND: pa.array(np.full(t.num_rows, kind, np.int8)),
+            WM: pa.nulls(t.num_rows, pa.int64()),
+        }
+        cols.update({name: t.column(name) for name in t.column_names})
+        tables.append(pa.table(cols))
+    out = []
+    for t in tables:
+        arrays = [
+            t.column(f.name).cast(f.type)
+            if f.name in t.column_names
+            else pa.nulls(t.num_rows, f.type)
+            for f in full
+        ]
+        out.append(pa.Table.from_arrays(arrays, schema=full))
+    return pa.concat_tables(out).combine_chunks()
+
+
+def next_watermark(
+    prev: int | None, max_ts: int | None, lateness_us: int, window_us: int, *, final: bool
+) -> int | None:
+    """``max(prev, max_ts - lateness)``; with ``final``, at least the end of max_ts's window."""
+    cands = [w for w in (prev,) if w is not None]
+    if max_ts is not None:
+        cands.append(max_ts - lateness_us)
+        if final:
+            cands.append((max_ts // window_us + 1) * window_us)
+    return max(cands) if cands else None
+
+
+def iso_us(t: int) -> str:
+    """ISO 8601 UTC text of microseconds since the epoch (for evidence)."""
+    import datetime as _dt
+
+    return (_dt.datetime(1970, 1, 1, tzinfo=_dt.UTC) + _dt.timedelta(microseconds=int(t))).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
+
+
+def null_mask(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Null mask of an Arrow column as numpy bool."""
+    return np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def findings_table(rows: list[dict[str, object]]) -> pa.Table:
+    """A ``FINDINGS_SCHEMA`` table from dicts whose times are int64 microseconds."""
+    from detect.anomaly.base import FINDINGS_SCHEMA, TS
+
+    cols = {}
+    for f in FINDINGS_SCHEMA:
+        vals = [r[f.name] for r in rows]
+        cols[f.name] = (
+            pa.array(vals, pa.int64()).cast(TS) if f.type == TS else pa.array(vals, f.type)
+        )
+    return pa.Table.from_pydict(cols, schema=FINDINGS_SCHEMA)
