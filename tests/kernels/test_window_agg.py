@@ -195,7 +195,7 @@ def test_ewma_matches_naive(obs, alpha, min_history, max_gap):
         max_gap=max_gap,
         z_min=3.0,
         x_min=10.0,
-    )
+    ).z
     want = naive_ewma(obs, alpha, min_history, max_gap, 3.0, 10.0)
     np.testing.assert_allclose(z, np.array(want, dtype=np.float64), rtol=1e-9)
 

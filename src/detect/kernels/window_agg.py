@@ -41,6 +41,7 @@ import numpy as np
 from detect.kernels._jit import njit
 
 __all__ = [
+    "EwmaOut",
     "FixedAgg",
     "GapStats",
     "SlidingStats",
@@ -72,6 +73,15 @@ class SlidingStats(NamedTuple):
     count: np.ndarray  # int64
     sum: np.ndarray  # int64
     distinct: np.ndarray  # int64
+
+
+class EwmaOut(NamedTuple):
+    """Per observation: its z-score and the baseline it was compared with."""
+
+    z: np.ndarray  # float64
+    mean: np.ndarray  # float64
+    var: np.ndarray  # float64
+    history: np.ndarray  # int64, windows in the baseline
 
 
 class GapStats(NamedTuple):
@@ -392,7 +402,22 @@ def interarrival_stats(group: np.ndarray, ts: np.ndarray) -> GapStats:
 
 @njit
 def _ewma(
-    group, window, x, mean, var, n_seen, last, alpha, min_history, max_gap, z_min, x_min, z_out
+    group,
+    window,
+    x,
+    mean,
+    var,
+    n_seen,
+    last,
+    alpha,
+    min_history,
+    max_gap,
+    z_min,
+    x_min,
+    z_out,
+    m_out,
+    v_out,
+    h_out,
 ):
     n = group.shape[0]
     for i in range(n):
@@ -409,7 +434,12 @@ def _ewma(
                     var[g] = (1.0 - alpha) * (var[g] + alpha * d * d)
                     n_seen[g] += 1
         last[g] = w
+        m_out[i] = mean[g]
+        v_out[i] = var[g]
+        h_out[i] = n_seen[g]
         if n_seen[g] == 0:
+            m_out[i] = 0.0
+            v_out[i] = 0.0
             z_out[i] = np.nan
             mean[g] = x[i]
             var[g] = 0.0
@@ -449,7 +479,7 @@ def ewma_zscores(
     max_gap: int,
     z_min: float = np.inf,
     x_min: float = 0.0,
-) -> np.ndarray:
+) -> EwmaOut:
     """z-score of each observation against its group's EWMA baseline, updating it in place.
 
     Observations (``x`` per (group, window), sorted by group then window, windows strictly
@@ -461,9 +491,12 @@ def ewma_zscores(
     var = (1 - a)*(var + a*d*d)`` (West / Finch incremental EWMA variance). An observation
     that fires (``z >= z_min`` and ``x >= x_min``) is not folded in, so an exfiltration does
     not raise the bar for the next one. Returns ``z`` (float64; nan before ``min_history``
-    windows; +-inf when the baseline variance is 0 and ``x`` differs from the mean).
+    windows; +-inf when the baseline variance is 0 and ``x`` differs from the mean) with the
+    baseline each observation was compared with (mean, variance, windows in it).
     """
-    z = np.empty(group.shape[0], np.float64)
+    n = group.shape[0]
+    z = np.empty(n, np.float64)
+    m_out, v_out, h_out = np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int64)
     if group.shape[0]:
         _ewma(
             _as_i64(group),
@@ -479,5 +512,8 @@ def ewma_zscores(
             float(z_min),
             float(x_min),
             z,
+            m_out,
+            v_out,
+            h_out,
         )
-    return z
+    return EwmaOut(z, m_out, v_out, h_out)
