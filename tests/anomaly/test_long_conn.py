@@ -109,7 +109,9 @@ def _raw_durations(files: list[Path]) -> dict[tuple[str, int], float]:
     out = {}
     for f in files:
         fields = []
-        for line in gzip.open(f, "rt"):
+        with gzip.open(f, "rt") as fh:
+            lines = fh.read().splitlines()
+        for line in lines:
             if line.startswith("#fields"):
                 fields = line.rstrip("\n").split("\t")[1:]
             elif not line.startswith("#"):
@@ -132,7 +134,7 @@ def test_real_open_conn_ssh_session(shared_datasets):
             f"{Path(p).parent.name}/{Path(p).name}" for p in t.column("log.file.path").to_pylist()
         ]
         dur = [
-            int(round(raw[u, n] * 1e6)) * 1000
+            round(raw[u, n] * 1e6) * 1000
             for u, n in zip(t.column("event.id").to_pylist(), names, strict=True)
         ]
         t = t.set_column(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def split_runs(det, rows: pa.Table, cuts: list[int], time_col: np.ndarray) -> pa
     rows = rows.take(pa.array(order))
     bounds = [0, *sorted(set(cuts)), rows.num_rows]
     state, parts = None, []
-    for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
         out = det.run(rows.slice(a, b - a), state, final=i == len(bounds) - 2)
         assert out.late == 0
         parts.append(out.findings)
