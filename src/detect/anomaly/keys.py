@@ -2,14 +2,14 @@
 
 ``encode_keys([col_a, col_b, ...])`` gives every row an ``int64`` id such that two rows
 share an id exactly when they are equal on every column (nulls equal to each other and to
-nothing else). Ids are dense (``0 .. n - 1``) and follow the lexicographic order of the
-per-column dictionary codes, which depends only on first appearance within the call, so
-ids are stable for one call but not across calls: detectors map them back to values with
-``first`` (a row index holding each id) and never persist ids.
+nothing else). Ids are dense (``0 .. n - 1``) in order of first appearance within the
+call, so they are stable for one call but not across calls: detectors map them back to
+values with ``first`` (the first row carrying each id) and never persist ids.
 
 Each column is hashed once by Arrow (``dictionary_encode``); the codes are combined in
-mixed radix and re-densified with a sort whenever the radix product could overflow, so
-the result is exact for any number of columns and any cardinality.
+mixed radix (re-densified whenever the radix product could overflow) and the combined
+``int64`` codes are hashed once more into dense ids: exact for any number of columns and
+any cardinality, no sort.
 
 Examples
 --------
@@ -54,8 +54,12 @@ def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
 
 
 def _densify(codes: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-    uniq, first, inv = np.unique(codes, return_index=True, return_inverse=True)
-    return inv.astype(np.int64, copy=False).reshape(-1), max(len(uniq), 1), first
+    """Dense ids in order of first appearance (one hash pass), and each id's first row."""
+    enc = pc.dictionary_encode(pa.array(codes, pa.int64()))
+    ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    seen = np.maximum.accumulate(ids)
+    first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
+    return ids, max(len(enc.dictionary), 1), first
 
 
 def encode_keys(columns: list[pa.Array | pa.ChunkedArray]) -> EncodedKeys:

@@ -183,8 +183,9 @@ class LongConnDetector:
             return empty_findings()
         uid = t.column("event.id")
         # rows without a uid are connections of their own: give each a unique key
-        idx = pa.array(np.char.add("\x00", np.arange(t.num_rows).astype(str)))
-        uid = pc.if_else(pc.is_null(uid), idx, uid)
+        if uid.null_count:
+            idx = pa.array(np.char.add("\x00", np.arange(t.num_rows).astype(str)))
+            uid = pc.if_else(pc.is_null(uid), idx, uid)
         start = ts_us(t.column("@timestamp"))
         g = pa.table(
             {
@@ -211,8 +212,12 @@ class LongConnDetector:
                 ("dur_count", "sum"),
             ]
         )
+        fires = pc.or_(
+            pc.greater_equal(pairs.column("dur_max_sum"), int(p.long_threshold * 1e9)),
+            pc.greater_equal(pairs.column("u_count"), p.strobe_threshold),
+        )
         out = []
-        for r in pairs.to_pylist():
+        for r in pairs.filter(fires).to_pylist():
             total_s = r["dur_max_sum"] / 1e9
             conns = int(r["u_count"])
             entity = f"{r['s']} -> {r['d']}:{r['p']}"

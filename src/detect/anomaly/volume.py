@@ -201,7 +201,7 @@ class VolumeDetector:
             var[gid_base] = base.column("var").to_numpy()
             n_seen[gid_base] = base.column("n_seen").to_numpy()
             last[gid_base] = base.column("window").to_numpy()
-        # group ids are dense in sorted-name order, so done (sorted by name) is sorted by id
+        # ids follow first appearance and done's rows come first, sorted by name: ids ascend
         x = done.column("bytes").to_numpy().astype(np.float64)
         w = done.column("window").to_numpy()
         e = ewma_zscores(

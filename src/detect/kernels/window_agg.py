@@ -212,10 +212,38 @@ def fixed_window_agg(
     return FixedAgg(group[rows], win[rows], counts, sums, dist, first_ts, last_ts)
 
 
+@njit
+def _radix_sort(keys, nbits):
+    """LSD radix sort of non-negative int64 keys below ``2**nbits``, 11-bit digits."""
+    n = keys.shape[0]
+    a = keys.copy()
+    b = np.empty_like(a)
+    counts = np.empty(2048, np.int64)
+    shift = 0
+    while shift < nbits:
+        counts[:] = 0
+        for i in range(n):
+            counts[(a[i] >> shift) & 2047] += 1
+        total = 0
+        for d in range(2048):
+            c = counts[d]
+            counts[d] = total
+            total += c
+        for i in range(n):
+            d = (a[i] >> shift) & 2047
+            b[counts[d]] = a[i]
+            counts[d] += 1
+        a, b = b, a
+        shift += 11
+    return a
+
+
 def fixed_window_distinct_count(
     group: np.ndarray, ts: np.ndarray, width: int, distinct: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fast path of :func:`fixed_window_agg` for distinct counts only: sort keys, no argsort.
+
+    The packed keys are radix sorted (at most 4 passes of 11 bits) when they fit in 44 bits.
 
     Returns ``(group, window, distinct)`` per non-empty (group, window), sorted.
     """
@@ -234,7 +262,9 @@ def fixed_window_distinct_count(
         a = fixed_window_agg(group, ts, width, distinct=d)
         return a.group, a.window, a.distinct
     packed = ((group * nwin + (win - wmin)) << dshift) | d
-    packed.sort()
+    nbits = _bits(ngroup * nwin) + dshift
+    # LSD radix sort (11-bit digits) while it needs few passes, else numpy's sort
+    packed = _radix_sort(packed, nbits) if nbits <= 44 else np.sort(packed)
     _starts, _counts, dist, _f, _l = _runs_packed(packed, dshift, packed, False)
     comp = packed[_starts] >> dshift
     return comp // nwin, comp % nwin + wmin, dist
