@@ -1,0 +1,197 @@
+"""Encode key columns to dense integer ids once, exactly, so kernels see only integers.
+
+``encode_keys([col_a, col_b, ...])`` gives every row an ``int64`` id such that two rows
+share an id exactly when they are equal on every column (nulls equal to each other and to
+nothing else). Ids are dense (``0 .. n - 1``) in order of first appearance within the
+call, so they are stable for one call but not across calls: detectors map them back to
+values with ``first`` (the first row carrying each id) and never persist ids.
+
+Each column is hashed once by Arrow (``dictionary_encode``); the codes are combined in
+mixed radix (re-densified whenever the radix product could overflow) and the combined
+``int64`` codes are hashed once more into dense ids: exact for any number of columns and
+any cardinality, no sort.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> k = encode_keys([pa.array(["a", "b", "a", None]), pa.array([1, 1, 1, 1])])
+>>> k.ids.tolist(), k.count
+([0, 1, 0, 2], 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["EncodedKeys", "encode_keys", "encode_values"]
+
+_RADIX_LIMIT = 1 << 62
+
+
+@dataclass(frozen=True)
+class EncodedKeys:
+    """Dense ids per row, their number, and one row index per id (``first[id]``)."""
+
+    ids: np.ndarray  # int64, one per row
+    count: int
+    first: np.ndarray  # int64, row index of the first row carrying each id
+
+
+def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Dictionary codes of one column (null -> its own code), and the code count."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    enc = pc.dictionary_encode(col, null_encoding="encode")
+    n = len(enc.dictionary)
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return codes, max(n, 1)
+
+
+def _densify(codes: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Dense ids in order of first appearance (one hash pass), and each id's first row."""
+    enc = pc.dictionary_encode(pa.array(codes, pa.int64()))
+    ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    seen = np.maximum.accumulate(ids)
+    first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
+    return ids, max(len(enc.dictionary), 1), first
+
+
+def encode_keys(columns: list[pa.Array | pa.ChunkedArray]) -> EncodedKeys:
+    """Dense ``int64`` ids for the rows of ``columns`` (all the same length), exact."""
+    if not columns:
+        msg = "encode_keys needs at least one column"
+        raise ValueError(msg)
+    n_rows = len(columns[0])
+    if n_rows == 0:
+        return EncodedKeys(np.zeros(0, np.int64), 0, np.zeros(0, np.int64))
+    acc, radix = _codes(columns[0])
+    for col in columns[1:]:
+        if len(col) != n_rows:
+            msg = "key columns differ in length"
+            raise ValueError(msg)
+        codes, n = _codes(col)
+        if radix * n >= _RADIX_LIMIT:
+            acc, radix, _ = _densify(acc)
+        acc = acc * n + codes
+        radix *= n
+    ids, count, first = _densify(acc)
+    return EncodedKeys(ids, count, first.astype(np.int64, copy=False))
+
+
+def encode_values(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Dense ``int64`` ids of one column's values (for distinct counting), and their count."""
+    if len(col) == 0:
+        return np.zeros(0, np.int64), 0
+    codes, n = _codes(col)
+    return codes, n
+
+
+# --------------------------------------------------------------------------- run helpers
+# Shared by the window detectors (scan, long_conn, volume): times in int64 microseconds,
+# the watermark carried in the state, the state table's "meta" row.
+
+US = 1_000_000
+KIND = "_kind"  # state column: 0 = meta row (watermark in ``_wm``), >= 1 = detector rows
+WM = "_wm"
+
+
+def ts_us(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``timestamp[us]`` column as ``int64`` microseconds (nulls must be filtered before)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_timestamp(col.type) and col.type.unit != "us":
+        col = col.cast(pa.timestamp("us", tz=col.type.tz))
+    return col.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def state_watermark(state: pa.Table | None) -> int | None:
+    """The watermark a previous run left in ``state`` (None: no run yet)."""
+    if state is None or state.num_rows == 0 or WM not in state.column_names:
+        return None
+    kinds = state.column(KIND).to_numpy(zero_copy_only=False)
+    meta = np.flatnonzero(kinds == 0)
+    if meta.size == 0:
+        return None
+    v = state.column(WM)[int(meta[0])].as_py()
+    return None if v is None else int(v)
+
+
+def state_part(state: pa.Table | None, kind: int, columns: list[str]) -> pa.Table | None:
+    """The rows of one kind from a state table, projected to ``columns`` (None if absent)."""
+    if state is None or state.num_rows == 0:
+        return None
+    part = state.filter(pc.equal(state.column(KIND), kind)).select(columns)
+    return part if part.num_rows else None
+
+
+def make_state(schema: pa.Schema, watermark: int | None, parts: dict[int, pa.Table]) -> pa.Table:
+    """One state table: a meta row holding the watermark, then each part tagged by kind.
+
+    ``schema`` lists every detector column (all nullable); parts fill their own columns.
+    """
+    full = pa.schema([pa.field(KIND, pa.int8()), pa.field(WM, pa.int64()), *schema])
+    tables = [pa.table({KIND: pa.array([0], pa.int8()), WM: pa.array([watermark], pa.int64())})]
+    for kind, t in parts.items():
+        if t is None or t.num_rows == 0:
+            continue
+        cols = {
+            KIND: pa.array(np.full(t.num_rows, kind, np.int8)),
+            WM: pa.nulls(t.num_rows, pa.int64()),
+        }
+        cols.update({name: t.column(name) for name in t.column_names})
+        tables.append(pa.table(cols))
+    out = []
+    for t in tables:
+        arrays = [
+            t.column(f.name).cast(f.type)
+            if f.name in t.column_names
+            else pa.nulls(t.num_rows, f.type)
+            for f in full
+        ]
+        out.append(pa.Table.from_arrays(arrays, schema=full))
+    return pa.concat_tables(out).combine_chunks()
+
+
+def next_watermark(
+    prev: int | None, max_ts: int | None, lateness_us: int, window_us: int, *, final: bool
+) -> int | None:
+    """``max(prev, max_ts - lateness)``; with ``final``, at least the end of max_ts's window."""
+    cands = [w for w in (prev,) if w is not None]
+    if max_ts is not None:
+        cands.append(max_ts - lateness_us)
+        if final:
+            cands.append((max_ts // window_us + 1) * window_us)
+    return max(cands) if cands else None
+
+
+def iso_us(t: int) -> str:
+    """ISO 8601 UTC text of microseconds since the epoch (for evidence)."""
+    import datetime as _dt
+
+    return (_dt.datetime(1970, 1, 1, tzinfo=_dt.UTC) + _dt.timedelta(microseconds=int(t))).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
+
+
+def null_mask(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Null mask of an Arrow column as numpy bool."""
+    return np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def findings_table(rows: list[dict[str, object]]) -> pa.Table:
+    """A ``FINDINGS_SCHEMA`` table from dicts whose times are int64 microseconds."""
+    from detect.anomaly.base import FINDINGS_SCHEMA, TS
+
+    cols = {}
+    for f in FINDINGS_SCHEMA:
+        vals = [r[f.name] for r in rows]
+        cols[f.name] = (
+            pa.array(vals, pa.int64()).cast(TS) if f.type == TS else pa.array(vals, f.type)
+        )
+    return pa.Table.from_pydict(cols, schema=FINDINGS_SCHEMA)

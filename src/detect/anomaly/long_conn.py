@@ -1,0 +1,273 @@
+"""Long connections and strobes per (source, destination, port): RITA's rules (d.1).
+
+RITA v5 (activecm/rita, ``analysis/analysis.go``, ``config/config.go``; DETECTORS.md d.1):
+
+- **long connection** (``anomaly:long-connection``): the total duration of a pair's
+  connections is at least 3600 s; score ``B(total seconds; 3600, 14400, 28800, 43200)``
+  (the bucketed threat score: 0.2 at 1 h, 0.4 at 4 h, 0.6 at 8 h, 0.8 from 12 h);
+- **strobe** (``anomaly:strobe``): at least 86 400 connections per pair per day (one a
+  second); score 0.8 (category "high"). RITA skips strobes in its beacon analysis.
+
+Pairs are (``source.ip``, ``destination.ip``, ``destination.port``); windows are fixed days
+(``window``, default 86 400 s, aligned to the epoch), each reported once when closed.
+
+**Which time.** A connection counts at its *end*, ``@timestamp + event.duration``: that is
+when a sensor logs it, so the watermark follows arrival order even for day-long sessions.
+Zeek ``open_conn`` / ``conn_long`` rows (periodic snapshots of a connection still open, each
+with the connection's start as ``ts`` and its duration so far) thus land in the window of
+the snapshot. Snapshots and the final ``conn`` row of one connection share its ``uid``
+(``event.id``): per (pair, window, uid) only the longest duration counts, and the
+connection is counted once. Rows without an ``event.id`` are distinct connections.
+A session open for days gives one long-connection finding per day, each with its total
+duration so far (evidence ``longest_s``, ``uids``).
+
+Windows, watermark (``lateness``, default 600 s), ``final=True`` and ``late`` rows behave as
+in :mod:`detect.anomaly.scan`; the state holds the rows of the open windows.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> from datetime import datetime, UTC
+>>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+>>> rows = pa.table({"@timestamp": pa.array([t0, t0], pa.timestamp("us", tz="UTC")),
+...                  "source.ip": ["10.0.0.1"] * 2, "destination.ip": ["10.0.0.2"] * 2,
+...                  "destination.port": pa.array([22, 22], pa.int32()),
+...                  "event.duration": pa.array([3_000 * 10**9, 5_000 * 10**9]),
+...                  "event.id": ["C1", "C1"]})  # two snapshots of one session
+>>> f = LongConnDetector().run(rows, None, final=True).findings
+>>> f.column("rule_id").to_pylist(), f.column("score").to_pylist()
+(['anomaly:long-connection'], [0.226])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detect.anomaly.base import TS, RunOutput, empty_findings
+from detect.anomaly.keys import (
+    US,
+    findings_table,
+    make_state,
+    next_watermark,
+    state_part,
+    state_watermark,
+    ts_us,
+)
+
+__all__ = ["LongConnDetector", "LongConnParams", "bucketed_score", "severity_of"]
+
+ROW_SCHEMA = pa.schema(
+    [
+        pa.field("@timestamp", TS),
+        pa.field("source.ip", pa.string()),
+        pa.field("destination.ip", pa.string()),
+        pa.field("destination.port", pa.int32()),
+        pa.field("event.duration", pa.int64()),
+        pa.field("event.id", pa.string()),
+    ]
+)
+
+
+def bucketed_score(v: float, base: float, low: float, med: float, high: float) -> float:
+    """RITA's ``calculateBucketedScore`` (d.1), as a fraction: 0, then 0.2 .. 0.8."""
+    if v < base:
+        return 0.0
+    if v < low:
+        pct = 20 + 20 * (v - base) / (low - base)
+    elif v < med:
+        pct = 40 + 20 * (v - low) / (med - low)
+    else:
+        pct = 60 + 20 * (min(v, high) - med) / (high - med)
+    return round(pct / 100, 3)
+
+
+def severity_of(score: float) -> str:
+    """RITA categories: high from 0.8, medium from 0.6, low from 0.4, else informational."""
+    if score >= 0.8:
+        return "high"
+    if score >= 0.6:
+        return "medium"
+    if score >= 0.4:
+        return "low"
+    return "informational"
+
+
+@dataclass(frozen=True)
+class LongConnParams:
+    """RITA's thresholds; durations in seconds."""
+
+    long_threshold: float = 3600.0
+    buckets: tuple[float, float, float, float] = (3600.0, 14400.0, 28800.0, 43200.0)
+    strobe_threshold: int = 86_400  # connections per pair per window
+    strobe_score: float = 0.8
+    window: float = 86_400.0
+    lateness: float = 600.0
+    datasets: tuple[str, ...] = ("conn", "flow", "open_conn", "conn_long")
+
+
+class LongConnDetector:
+    """RITA long connections and strobes; see the module docstring."""
+
+    name = "long_conn"
+
+    def __init__(self, params: LongConnParams | None = None, **overrides: object) -> None:
+        base = params or LongConnParams()
+        self.params = LongConnParams(**{**base.__dict__, **overrides}) if overrides else base
+
+    def select(self, batch: pa.RecordBatch) -> pa.Table:
+        """conn-like rows with a time, both addresses, a destination port and a duration."""
+        names = batch.schema.names
+        need = ("@timestamp", "source.ip", "destination.ip", "destination.port", "event.duration")
+        if any(c not in names for c in need):
+            return ROW_SCHEMA.empty_table()
+        keep = pc.is_valid(batch.column(need[0]))
+        for c in need[1:]:
+            keep = pc.and_(keep, pc.is_valid(batch.column(c)))
+        if "event.dataset" in names and self.params.datasets:
+            ds = batch.column("event.dataset")
+            if pa.types.is_dictionary(ds.type):
+                ds = ds.cast(pa.string())
+            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
+            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
+        b = batch.filter(keep)
+        uid = (
+            b.column("event.id").cast(pa.string())
+            if "event.id" in names
+            else pa.nulls(b.num_rows, pa.string())
+        )
+        return pa.Table.from_arrays(
+            [
+                b.column("@timestamp").cast(TS),
+                b.column("source.ip").cast(pa.string()),
+                b.column("destination.ip").cast(pa.string()),
+                b.column("destination.port").cast(pa.int32()),
+                b.column("event.duration").cast(pa.int64()),
+                uid,
+            ],
+            schema=ROW_SCHEMA,
+        )
+
+    def run(self, rows: pa.Table, state: pa.Table | None, *, final: bool = False) -> RunOutput:
+        """Findings for the day windows that close in this run."""
+        p = self.params
+        rows = rows.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+        prev_wm = state_watermark(state)
+        late = 0
+        if prev_wm is not None and rows.num_rows:
+            ok = _end_us(rows) >= prev_wm
+            late = int((~ok).sum())
+            if late:
+                rows = rows.filter(pa.array(ok))
+        old = state_part(state, 1, ROW_SCHEMA.names)
+        table = pa.concat_tables([old, rows]) if old is not None else rows
+        W = int(p.window * US)
+        end = _end_us(table)
+        max_ts = int(end.max()) if end.size else None
+        wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
+        if wm is None:
+            return RunOutput(empty_findings(), make_state(ROW_SCHEMA, wm, {}), late)
+        win = end // W
+        closed = (win + 1) * W <= wm
+        findings = self._findings(table.filter(pa.array(closed)), end[closed], win[closed], W)
+        kept = table.filter(pa.array(~closed))
+        return RunOutput(findings, make_state(ROW_SCHEMA, wm, {1: kept}), late)
+
+    def _findings(self, t: pa.Table, end: np.ndarray, win: np.ndarray, W: int) -> pa.Table:
+        p = self.params
+        if t.num_rows == 0:
+            return empty_findings()
+        uid = t.column("event.id")
+        # rows without a uid are connections of their own: give each a unique key
+        if uid.null_count:
+            idx = pa.array(np.char.add("\x00", np.arange(t.num_rows).astype(str)))
+            uid = pc.if_else(pc.is_null(uid), idx, uid)
+        start = ts_us(t.column("@timestamp"))
+        g = pa.table(
+            {
+                "s": t.column("source.ip"),
+                "d": t.column("destination.ip"),
+                "p": t.column("destination.port"),
+                "w": pa.array(win),
+                "u": uid,
+                "dur": t.column("event.duration"),
+                "start": pa.array(start),
+                "end": pa.array(end),
+            }
+        )
+        per_uid = g.group_by(["s", "d", "p", "w", "u"], use_threads=False).aggregate(
+            [("dur", "max"), ("start", "min"), ("end", "max"), ("dur", "count")]
+        )
+        pairs = per_uid.group_by(["s", "d", "p", "w"], use_threads=False).aggregate(
+            [
+                ("dur_max", "sum"),
+                ("dur_max", "max"),
+                ("u", "count"),
+                ("start_min", "min"),
+                ("end_max", "max"),
+                ("dur_count", "sum"),
+            ]
+        )
+        fires = pc.or_(
+            pc.greater_equal(pairs.column("dur_max_sum"), int(p.long_threshold * 1e9)),
+            pc.greater_equal(pairs.column("u_count"), p.strobe_threshold),
+        )
+        out = []
+        for r in pairs.filter(fires).to_pylist():
+            total_s = r["dur_max_sum"] / 1e9
+            conns = int(r["u_count"])
+            entity = f"{r['s']} -> {r['d']}:{r['p']}"
+            w = int(r["w"])
+            base = {
+                "entity": entity,
+                "window_start": w * W,
+                "window_end": (w + 1) * W,
+                "first_seen": int(r["start_min_min"]),
+                "last_seen": int(r["end_max_max"]),
+                "event_count": int(r["dur_count_sum"]),
+            }
+            ev = {
+                "source_ip": r["s"],
+                "destination_ip": r["d"],
+                "destination_port": int(r["p"]),
+                "total_duration_s": round(total_s, 6),
+                "longest_s": round(r["dur_max_max"] / 1e9, 6),
+                "connections": conns,
+            }
+            if total_s >= p.long_threshold:
+                score = bucketed_score(total_s, *p.buckets)
+                out.append(
+                    {
+                        **base,
+                        "rule_id": "anomaly:long-connection",
+                        "score": score,
+                        "severity": severity_of(score),
+                        "evidence": json.dumps(ev, sort_keys=True),
+                    }
+                )
+            if conns >= p.strobe_threshold:
+                out.append(
+                    {
+                        **base,
+                        "rule_id": "anomaly:strobe",
+                        "score": p.strobe_score,
+                        "severity": severity_of(p.strobe_score),
+                        "evidence": json.dumps(ev, sort_keys=True),
+                    }
+                )
+        if not out:
+            return empty_findings()
+        return findings_table(out).sort_by(
+            [("window_start", "ascending"), ("rule_id", "ascending"), ("entity", "ascending")]
+        )
+
+
+def _end_us(t: pa.Table) -> np.ndarray:
+    if t.num_rows == 0:
+        return np.zeros(0, np.int64)
+    dur = t.column("event.duration").to_numpy(zero_copy_only=False).astype(np.int64)
+    return ts_us(t.column("@timestamp")) + np.maximum(dur, 0) // 1000

@@ -1,0 +1,314 @@
+"""Port scans (vertical) and sweeps (horizontal) over conn / flow events: Maltrail's rules.
+
+Maltrail (stamparm/maltrail, ``core/settings.py`` ``SCAN_WINDOW``, ``sensor.py``; see
+DETECTORS.md d.3) keeps a sliding 30 s window per source and flags:
+
+- **vertical** (``anomaly:scan:vertical``, Maltrail "potential port scanning"): more than
+  ``vertical_threshold`` = 10 distinct destination ports per (source, destination) within
+  ``(t - window, t]`` for some event time ``t``;
+- **horizontal** (``anomaly:scan:horizontal``, Maltrail "potential infection"): more than
+  ``horizontal_threshold`` = 32 distinct destination IPs per (source, destination port)
+  within the window, for Maltrail's infection ports ``horizontal_ports`` (135, 139, 445,
+  1433, 3389, 6379, 6892, 6893, 6901). Maltrail looks at those ports only; we also apply
+  ``horizontal_threshold_other`` (default 64, twice Maltrail's: busy clients such as
+  proxies legitimately reach dozens of web servers in 30 s) to every other port, and
+  ``None`` switches that off.
+
+The window counts are exact (sort by (group, ts), two pointers and per-value counters:
+:func:`detect.kernels.window_agg.sliding_window_stats`); events tied on ``t`` are all in.
+
+**Episodes.** Time is cut into fixed report windows of ``report_window`` seconds (default
+3600, aligned to the epoch). A (source, destination) or (source, port) gives one finding per
+report window in which its sliding count crossed the threshold at one of its events, so a
+scan that keeps crossing for an hour is one finding (a scan straddling a boundary gives
+two). A report window is reported once, when it closes: its end is at or before the
+watermark (the latest event time seen, over all runs, minus ``lateness``, default 600 s).
+``run(rows, state, final=True)`` closes every window holding data (end of a one-off run,
+or a shutdown); the watermark then moves to the end of the last window, so later events in
+those windows count as late. Rows older than the watermark when they arrive are ``late``:
+counted, not folded in. The state keeps the rows of the open report windows plus the
+``window`` seconds before them (the sliding window's look-back), and the watermark.
+
+**Failed connections** (evidence and score): Zeek ``conn_state`` (``network.connection.state``)
+S0, REJ, RSTOS0, RSTRH, SH, SHR, and Suricata ``new`` (no reply); without a state, a
+response of zero bytes (``destination.bytes == 0``). ``min_failed_ratio`` (default 0,
+evidence only) can require a share of failed connections in the episode.
+
+**Score** (in [0, 1], RITA-like buckets): 0.6 when the threshold is crossed, rising by
+0.2 per decade of ``max_distinct / (threshold + 1)`` to 0.8, plus 0.1 when at least half
+of the episode's connections failed; severity ``high`` from 0.8, else ``medium``.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> from datetime import datetime, UTC
+>>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+>>> rows = pa.table({"@timestamp": pa.array([t0] * 12, pa.timestamp("us", tz="UTC")),
+...                  "source.ip": ["10.0.0.1"] * 12, "destination.ip": ["10.0.0.2"] * 12,
+...                  "destination.port": pa.array(range(1, 13), pa.int32()),
+...                  "failed": [True] * 12})
+>>> out = ScanDetector().run(rows, None, final=True)
+>>> out.findings.column("rule_id").to_pylist(), out.findings.column("entity").to_pylist()
+(['anomaly:scan:vertical'], ['10.0.0.1 -> 10.0.0.2'])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detect.anomaly.base import TS, RunOutput, empty_findings
+from detect.anomaly.keys import (
+    US,
+    encode_keys,
+    encode_values,
+    findings_table,
+    iso_us,
+    make_state,
+    next_watermark,
+    null_mask,
+    state_part,
+    state_watermark,
+    ts_us,
+)
+from detect.kernels.window_agg import fixed_window_agg, group_ts_order, sliding_window_stats
+
+__all__ = ["FAILED_STATES", "MALTRAIL_INFECTION_PORTS", "ScanDetector", "ScanParams"]
+
+MALTRAIL_INFECTION_PORTS = (135, 139, 445, 1433, 3389, 6379, 6892, 6893, 6901)
+FAILED_STATES = ("S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR", "new")
+
+ROW_SCHEMA = pa.schema(
+    [
+        pa.field("@timestamp", TS),
+        pa.field("source.ip", pa.string()),
+        pa.field("destination.ip", pa.string()),
+        pa.field("destination.port", pa.int32()),
+        pa.field("failed", pa.bool_()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ScanParams:
+    """Thresholds (Maltrail's defaults) and windows, in seconds."""
+
+    window: float = 30.0  # Maltrail SCAN_WINDOW
+    vertical_threshold: int = 10  # distinct ports per (src, dst) > this
+    horizontal_threshold: int = 32  # distinct dsts per (src, port) > this, infection ports
+    horizontal_ports: tuple[int, ...] = MALTRAIL_INFECTION_PORTS
+    horizontal_threshold_other: int | None = 64  # every other port; None: off
+    report_window: float = 3600.0  # one finding per group per report window
+    lateness: float = 600.0
+    min_failed_ratio: float = 0.0
+    datasets: tuple[str, ...] = ("conn", "flow")
+    max_sample: int = 20  # ports / addresses listed in the evidence
+
+
+def _failed(batch: pa.RecordBatch | pa.Table) -> pa.Array:
+    n = batch.num_rows
+    names = batch.schema.names
+    by_bytes = (
+        pc.equal(batch.column("destination.bytes"), 0)
+        if "destination.bytes" in names
+        else pa.nulls(n, pa.bool_())
+    )
+    if "network.connection.state" not in names:
+        return by_bytes
+    st = batch.column("network.connection.state")
+    if pa.types.is_dictionary(st.type):
+        st = st.cast(pa.string())
+    by_state = pc.is_in(st, value_set=pa.array(FAILED_STATES))
+    return pc.if_else(pc.is_null(st), by_bytes, by_state)
+
+
+class ScanDetector:
+    """Vertical and horizontal scans per episode; see the module docstring."""
+
+    name = "scan"
+
+    def __init__(self, params: ScanParams | None = None, **overrides: object) -> None:
+        base = params or ScanParams()
+        self.params = ScanParams(**{**base.__dict__, **overrides}) if overrides else base
+
+    # ------------------------------------------------------------------ select
+
+    def select(self, batch: pa.RecordBatch) -> pa.Table:
+        """conn / flow rows with a time, both addresses and a destination port."""
+        names = batch.schema.names
+        need = ("@timestamp", "source.ip", "destination.ip", "destination.port")
+        if any(c not in names for c in need):
+            return ROW_SCHEMA.empty_table()
+        keep = pc.and_(
+            pc.and_(
+                pc.is_valid(batch.column("@timestamp")), pc.is_valid(batch.column("source.ip"))
+            ),
+            pc.and_(
+                pc.is_valid(batch.column("destination.ip")),
+                pc.is_valid(batch.column("destination.port")),
+            ),
+        )
+        if "event.dataset" in names and self.params.datasets:
+            ds = batch.column("event.dataset")
+            if pa.types.is_dictionary(ds.type):
+                ds = ds.cast(pa.string())
+            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
+            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
+        b = batch.filter(keep)
+        return pa.Table.from_arrays(
+            [
+                b.column("@timestamp").cast(TS),
+                b.column("source.ip").cast(pa.string()),
+                b.column("destination.ip").cast(pa.string()),
+                b.column("destination.port").cast(pa.int32()),
+                _failed(b),
+            ],
+            schema=ROW_SCHEMA,
+        )
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, rows: pa.Table, state: pa.Table | None, *, final: bool = False) -> RunOutput:
+        """Findings for the report windows that close in this run; see the module docstring."""
+        p = self.params
+        rows = rows.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+        prev_wm = state_watermark(state)
+        ts_new = ts_us(rows.column("@timestamp"))
+        late = 0
+        if prev_wm is not None and rows.num_rows:
+            ok = ts_new >= prev_wm
+            late = int((~ok).sum())
+            if late:
+                rows = rows.filter(pa.array(ok))
+        old = state_part(state, 1, ROW_SCHEMA.names)
+        table = pa.concat_tables([old, rows]) if old is not None else rows
+        ts = ts_us(table.column("@timestamp")) if table.num_rows else np.zeros(0, np.int64)
+        R = int(p.report_window * US)
+        W = int(p.window * US)
+        max_ts = int(ts.max()) if ts.size else None
+        wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), R, final=final)
+        findings = []
+        if ts.size and wm is not None:
+            lo = -(2**62) if prev_wm is None else prev_wm
+            findings += self._kind(table, ts, W, R, lo, wm, vertical=True)
+            findings += self._kind(table, ts, W, R, lo, wm, vertical=False)
+        out = (
+            pa.concat_tables(findings).sort_by(
+                [("window_start", "ascending"), ("rule_id", "ascending"), ("entity", "ascending")]
+            )
+            if findings
+            else empty_findings()
+        )
+        keep_from = None if wm is None else (wm // R) * R - W
+        kept = table.filter(pa.array(ts > keep_from)) if keep_from is not None else table
+        return RunOutput(out, make_state(ROW_SCHEMA, wm, {1: kept}), late)
+
+    def _kind(
+        self, t: pa.Table, ts: np.ndarray, W: int, R: int, lo: int, wm: int, *, vertical: bool
+    ) -> list[pa.Table]:
+        p = self.params
+        src, dst = t.column("source.ip"), t.column("destination.ip")
+        port = t.column("destination.port")
+        keys = encode_keys([src, dst] if vertical else [src, port])
+        vals, _ = encode_values(port if vertical else dst)
+        port_np = port.to_numpy(zero_copy_only=False).astype(np.int64)
+        if vertical:
+            thr = np.full(ts.size, p.vertical_threshold, np.int64)
+        else:
+            listed = np.isin(port_np, np.array(p.horizontal_ports, np.int64))
+            other = p.horizontal_threshold_other
+            thr = np.where(listed, p.horizontal_threshold, -1 if other is None else other)
+        order = group_ts_order(keys.ids, ts)
+        g, tt, v = keys.ids[order], ts[order], vals[order]
+        s = sliding_window_stats(g, tt, W, distinct=v)
+        th = thr[order]
+        win = tt // R
+        closed = ((win + 1) * R <= wm) & ((win + 1) * R > lo)
+        cross = closed & (th >= 0) & (s.distinct > th)
+        if not cross.any():
+            return []
+        fnull = null_mask(t.column("failed"))
+        failed = np.where(fnull, False, t.column("failed").to_numpy(zero_copy_only=False))
+        f_o, fk_o = failed[order].astype(np.int64), (~fnull)[order].astype(np.int64)
+        # failure ratio of the whole source per report window
+        s_ids = encode_keys([src]).ids
+        fa = fixed_window_agg(s_ids, ts, R, values=failed.astype(np.int64))
+        ka = fixed_window_agg(s_ids, ts, R, values=(~fnull).astype(np.int64))
+        src_fail = {
+            (gi, wi): (fs, ks)
+            for gi, wi, fs, ks in zip(
+                fa.group.tolist(),
+                fa.window.tolist(),
+                fa.sum.tolist(),
+                ka.sum.tolist(),
+                strict=True,
+            )
+        }
+        s_ids = s_ids[order]
+        hit = set(zip(g[cross].tolist(), win[cross].tolist(), strict=True))
+        rows_out = []
+        # slices of (group, window) runs in sorted order
+        brk = np.flatnonzero((np.diff(g) != 0) | (np.diff(win) != 0)) + 1
+        starts = np.concatenate([[0], brk])
+        ends = np.concatenate([brk, [g.size]])
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            key = (int(g[a]), int(win[a]))
+            if key not in hit:
+                continue
+            sl = slice(a, b)
+            sf, sk = src_fail[(int(s_ids[a]), key[1])]
+            gk = float(fk_o[sl].sum())
+            ratio = float(f_o[sl].sum()) / gk if gk else None
+            if p.min_failed_ratio > 0 and (ratio is None or ratio < p.min_failed_ratio):
+                continue
+            cr = cross[sl]
+            max_d = int(s.distinct[sl].max())
+            thr_v = int(th[a])
+            first_cross = int(tt[sl][cr][0])
+            rowi = int(order[a])
+            uniq_vals = np.unique(v[sl])
+            if vertical:
+                sample = sorted({int(port_np[i]) for i in order[sl].tolist()})[: p.max_sample]
+                entity = f"{src[rowi].as_py()} -> {dst[rowi].as_py()}"
+            else:
+                sample = sorted({dst[i].as_py() for i in order[sl][:5000].tolist()})[: p.max_sample]
+                entity = f"{src[rowi].as_py()} -> *:{int(port_np[rowi])}"
+            score = min(0.6 + 0.2 * min(1.0, math.log10(max_d / (thr_v + 1))), 0.8)
+            if ratio is not None and ratio >= 0.5:
+                score += 0.1
+            score = round(score, 3)
+            ev = {
+                "kind": "vertical" if vertical else "horizontal",
+                "source_ip": src[rowi].as_py(),
+                ("destination_ip" if vertical else "destination_port"): (
+                    dst[rowi].as_py() if vertical else int(port_np[rowi])
+                ),
+                "max_distinct_in_window": max_d,
+                "threshold": thr_v,
+                "window_s": p.window,
+                "distinct_in_episode": len(uniq_vals),
+                "first_crossing": iso_us(first_cross),
+                "failed_ratio": None if ratio is None else round(ratio, 4),
+                "source_failed_ratio": round(sf / sk, 4) if sk else None,
+                ("ports" if vertical else "destinations"): sample,
+            }
+            rows_out.append(
+                {
+                    "rule_id": f"anomaly:scan:{'vertical' if vertical else 'horizontal'}",
+                    "entity": entity,
+                    "window_start": key[1] * R,
+                    "window_end": (key[1] + 1) * R,
+                    "first_seen": int(tt[a]),
+                    "last_seen": int(tt[b - 1]),
+                    "event_count": b - a,
+                    "score": score,
+                    "severity": "high" if score >= 0.8 else "medium",
+                    "evidence": json.dumps(ev, sort_keys=True),
+                }
+            )
+        return [findings_table(rows_out)] if rows_out else []
