@@ -64,6 +64,10 @@ class Detector(Protocol):
         """The compact rows this detector needs from one canonical batch."""
         ...
 
-    def run(self, rows: pa.Table, state: pa.Table | None) -> RunOutput:
-        """Findings over ``rows`` (this run's selected rows) and ``state`` (last run's)."""
+    def run(self, rows: pa.Table, state: pa.Table | None, *, final: bool = False) -> RunOutput:
+        """Findings over ``rows`` (this run's selected rows) and ``state`` (last run's).
+
+        ``final`` closes every window that holds data (a one-off run over old logs,
+        with no later run to close them); a cron job leaves it off.
+        """
         ...

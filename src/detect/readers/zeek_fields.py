@@ -212,17 +212,21 @@ _COMMON: tuple[Take, ...] = (
     Take("network.community_id", ("community_id",)),
 )
 
+_CONN: tuple[Take, ...] = (
+    Take("network.protocol", ("service",)),
+    Take("source.bytes", ("orig_bytes",)),
+    Take("destination.bytes", ("resp_bytes",)),
+    Take("source.packets", ("orig_pkts",)),
+    Take("destination.packets", ("resp_pkts",)),
+    Take("network.connection.state", ("conn_state",)),
+    Take("source.mac", ("orig_l2_addr",)),
+    Take("destination.mac", ("resp_l2_addr",)),
+)
+# conn.log's layout is shared by the long-connection logs (open_conn, conn_long plugins)
+CONN_PATHS = ("conn", "open_conn", "conn_long")
+
 _BY_PATH: Mapping[str, tuple[Take, ...]] = {
-    "conn": (
-        Take("network.protocol", ("service",)),
-        Take("source.bytes", ("orig_bytes",)),
-        Take("destination.bytes", ("resp_bytes",)),
-        Take("source.packets", ("orig_pkts",)),
-        Take("destination.packets", ("resp_pkts",)),
-        Take("network.connection.state", ("conn_state",)),
-        Take("source.mac", ("orig_l2_addr",)),
-        Take("destination.mac", ("resp_l2_addr",)),
-    ),
+    **dict.fromkeys(CONN_PATHS, _CONN),
     "dns": (
         Take("dns.id", ("trans_id",)),
         Take("dns.question.name", ("query",)),
@@ -287,7 +291,7 @@ _BY_PATH: Mapping[str, tuple[Take, ...]] = {
 
 # Fields read by code below rather than by a Take.
 _DERIVED_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "conn": ("duration",),
+    **dict.fromkeys(CONN_PATHS, ("duration",)),
     "files": ("duration", "uid", "conn_uids", "tx_hosts", "rx_hosts"),
     "dns": ("TTLs",),
     "http": ("host", "uri", "method", "id.resp_h", "id.resp_p"),
@@ -435,7 +439,7 @@ def canonical_columns(
     cols["event.kind"] = _constant("alert" if path == "notice" else "event", n)
     if path in PROTOCOL_OF_PATH and "network.protocol" not in cols:
         cols["network.protocol"] = _constant(PROTOCOL_OF_PATH[path], n)
-    if path in ("conn", "files"):
+    if path in (*CONN_PATHS, "files"):
         duration = _lookup(get, "duration")
         if duration is not None:
             cols["event.duration"] = seconds_to_ns(duration)
