@@ -209,6 +209,13 @@ def _severity(score: float) -> str:
     return "low"
 
 
+def _raw(batch: pa.RecordBatch, name: str) -> pa.Array:
+    """``batch[name]`` as it is, or nulls when the column is absent."""
+    if name not in batch.schema.names:
+        return pa.nulls(batch.num_rows, pa.string())
+    return batch.column(name)
+
+
 def _column(batch: pa.RecordBatch, name: str, typ: pa.DataType) -> pa.Array:
     """``batch[name]`` as plain ``typ`` (dictionary decoded); nulls when the column is absent."""
     if name not in batch.schema.names:
@@ -217,6 +224,14 @@ def _column(batch: pa.RecordBatch, name: str, typ: pa.DataType) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr if arr.type == typ else arr.cast(typ)
+
+
+def _conform(t: pa.Table) -> pa.Table:
+    """``t`` with exactly the columns and types of :data:`COMPACT_SCHEMA` (metadata dropped)."""
+    t = t.replace_schema_metadata(None)
+    if t.schema.equals(COMPACT_SCHEMA):
+        return t
+    return t.select(COMPACT_SCHEMA.names).cast(COMPACT_SCHEMA)
 
 
 def _ts_us(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -269,7 +284,7 @@ class DnsTunnelDetector:
         was not enriched gets it computed here.
         """
         n = batch.num_rows
-        keep = is_in_dictionary(_column(batch, "event.dataset", pa.string()), frozenset({"DNS"}))
+        keep = is_in_dictionary(_raw(batch, "event.dataset"), frozenset({"DNS"}))
         names = _column(batch, "dns.question.name", pa.string())
         ts = _column(batch, "@timestamp", TS)
         keep &= np.asarray(names.is_valid()) & np.asarray(ts.is_valid())
@@ -283,18 +298,17 @@ class DnsTunnelDetector:
             from detect.enrich import registered_domain
 
             rd = registered_domain(names)
-        qtype = _column(batch, "dns.question.type", pa.string())
-        rcode = _column(batch, "dns.response_code", pa.string())
         feats, folded = name_features_and_names(names, rd)
         columns: dict[str, Any] = {
             "ts": ts,
             "source": _column(batch, "source.ip", pa.string()),
             "name": folded,
             "registered_domain": rd,
-            "qtype": qtype,
-            "rcode": rcode,
-            "nxdomain": pa.array(is_in_dictionary(rcode, _NXDOMAIN)),
-            "txt_null": pa.array(is_in_dictionary(qtype, _TXT_NULL)),
+            "qtype": _column(batch, "dns.question.type", pa.string()),
+            "rcode": _column(batch, "dns.response_code", pa.string()),
+            # flags from the dictionaries: once per distinct value, not per row
+            "nxdomain": pa.array(is_in_dictionary(_raw(batch, "dns.response_code"), _NXDOMAIN)),
+            "txt_null": pa.array(is_in_dictionary(_raw(batch, "dns.question.type"), _TXT_NULL)),
         }
         for f in FEATURE_NAMES:
             columns[f] = pa.array(getattr(feats, f))
@@ -306,7 +320,7 @@ class DnsTunnelDetector:
         if state is None:
             return COMPACT_SCHEMA.empty_table(), None, None
         meta = state.schema.metadata or {}
-        rows = state.select(COMPACT_SCHEMA.names).cast(COMPACT_SCHEMA)
+        rows = _conform(state)
         if STATE_KEY in meta:
             wm = json.loads(meta[STATE_KEY])
             return rows, wm.get("max_ts"), wm.get("closed_until")
@@ -328,7 +342,7 @@ class DnsTunnelDetector:
         ``final=True`` evaluates every window with rows (end of a one-off run).
         """
         prev, max_ts, closed = self._unpack(state)
-        rows = rows.select(COMPACT_SCHEMA.names).cast(COMPACT_SCHEMA)
+        rows = _conform(rows)
         late = 0
         if rows.num_rows:
             ts = _ts_us(rows.column("ts"))
@@ -349,7 +363,10 @@ class DnsTunnelDetector:
         if closed is not None and table.num_rows:
             ts_all = _ts_us(table.column("ts"))
             done = ts_all < closed
-            if done.any():
+            if done.all():
+                findings = self._evaluate(table)
+                rest = table.slice(0, 0)
+            elif done.any():
                 findings = self._evaluate(table.filter(pa.array(done)))
                 rest = table.filter(pa.array(~done))
         meta = {STATE_KEY: json.dumps({"max_ts": max_ts, "closed_until": closed})}
@@ -426,7 +443,7 @@ class DnsTunnelDetector:
                 "suspicious_subdomains": int(distinct_susp[g]),
                 "txt_null_share": round(float(share[g]), 4),
                 "nxdomain": int(ctx.nx[rows].sum()),
-                "sources": ctx.distinct_count(ctx.src_codes[rows]),
+                "sources": ctx.sources(rows),
                 "max_sub_len": int(f["sub_len"][rows].max()),
                 "max_sub_entropy": round(float(f["sub_entropy"][rows].max()), 4),
                 "max_label": int(f["max_label"][rows].max()),
@@ -489,8 +506,7 @@ class DnsTunnelDetector:
         counts = np.bincount(gid, minlength=G)
         for _g, rows in ctx.groups(gid, idx, counts > t):
             name = ctx.name_values[ctx.name_codes[rows[0]]]
-            ev = {"key": name, "nxdomain": len(rows), "sources": ctx.distinct_count(
-                ctx.src_codes[rows])}  # fmt: skip
+            ev = {"key": name, "nxdomain": len(rows), "sources": ctx.sources(rows)}  # fmt: skip
             score = bucket_score(float(len(rows)), *buckets)
             w = int(ctx.w[rows[0]])
             out.append(self._finding(ctx, RULE_NXDOMAIN, name, w, rows, score, ev))
@@ -503,7 +519,7 @@ class DnsTunnelDetector:
             for g, rows in ctx.groups(gid, wild, (counts > t) & (names >= 2)):
                 key = "*." + ctx.rd_values[ctx.rd_codes[rows[0]]]
                 ev = {"key": key, "nxdomain": len(rows), "distinct_names": int(names[g]),
-                      "sources": ctx.distinct_count(ctx.src_codes[rows])}  # fmt: skip
+                      "sources": ctx.sources(rows)}  # fmt: skip
                 score = bucket_score(float(len(rows)), *buckets)
                 w = int(ctx.w[rows[0]])
                 out.append(self._finding(ctx, RULE_NXDOMAIN, key, w, rows, score, ev))
@@ -559,15 +575,20 @@ class _Context:
         self.w_rel = self.w - (self.w.min() if len(self.w) else 0)
         self.name_codes, name_first = intern_strings(t.column("name"))
         self.rd_codes, rd_first = intern_strings(t.column("registered_domain"))
-        self.src_codes, src_first = intern_strings(t.column("source"))
+        # sources matter only for NXDOMAIN rows (DGA per source): code those alone
+        self.nx = _np(t, "nxdomain").astype(np.bool_)
+        nx_rows = np.flatnonzero(self.nx)
+        self.src_codes = np.full(len(self.ts), -1, dtype=np.int64)
+        nx_src = t.column("source").take(pa.array(nx_rows))
+        nx_codes, src_first = intern_strings(nx_src)
+        self.src_codes[nx_rows] = nx_codes
         self._name_first = name_first
         self.rd_values = t.column("registered_domain").take(pa.array(rd_first)).to_pylist()
-        self.src_values = t.column("source").take(pa.array(src_first)).to_pylist()
+        self.src_values = nx_src.take(pa.array(src_first)).to_pylist()
         self.ignored = np.array(
             [any(d == s or d.endswith("." + s) for s in p.ignore_suffixes) for d in self.rd_values],
             dtype=np.bool_,
         )
-        self.nx = _np(t, "nxdomain").astype(np.bool_)
         self.txt = _np(t, "txt_null").astype(np.float64)
         self.f = {name: _np(t, name) for name in FEATURE_NAMES}
         self._names: list[str] | None = None
@@ -597,8 +618,12 @@ class _Context:
 
     @staticmethod
     def distinct_count(codes: np.ndarray) -> int:
-        codes = codes[codes >= 0]
-        return int(group_int64(codes)[2])
+        return len(np.unique(codes[codes >= 0]))
+
+    def sources(self, rows: np.ndarray) -> int:
+        """Distinct non-null sources among ``rows``."""
+        values = self.t.column("source").take(pa.array(rows)).to_pylist()
+        return len(set(values) - {None})
 
     @staticmethod
     def groups(gid: np.ndarray, idx: np.ndarray, fire: np.ndarray) -> list[tuple[int, np.ndarray]]:

@@ -461,15 +461,24 @@ def _intern(
     slots: np.ndarray,
     slot_hash: np.ndarray,
     first_row: np.ndarray,
-) -> int:
-    """Dense codes in first-appearance order, -1 for nulls; returns the number of codes."""
+    row_start: int,
+    m: int,
+) -> tuple[int, int]:
+    """Dense codes in first-appearance order, -1 for nulls, from ``row_start`` on.
+
+    Returns ``(next_row, m)``: stops before a row when the table is half full, so the
+    caller can double it (:func:`_rehash`) and resume; a table sized by the distinct
+    count (not the row count) stays in cache.
+    """
     size = len(slots)
     shift = _slot_shift(size)
-    m = 0
-    for row in range(len(offsets) - 1):
+    n = len(offsets) - 1
+    for row in range(row_start, n):
         if not valid[row]:
             codes[row] = -1
             continue
+        if 2 * (m + 1) > size:
+            return row, m
         s = offsets[row]
         e = offsets[row + 1]
         h = _hash_string(data, s, e, False)
@@ -496,14 +505,28 @@ def _intern(
                         codes[row] = entry
                         break
             slot = (slot + 1) & (size - 1)
-    return m
+    return n, m
 
 
-def _table_size(n: int) -> int:
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    return size
+@njit
+def _rehash(slots: np.ndarray, slot_hash: np.ndarray, new_slots: np.ndarray,
+            new_hash: np.ndarray) -> None:  # fmt: skip
+    """Move every entry of a table into one twice the size (hashes are kept per slot)."""
+    size = len(new_slots)
+    shift = _slot_shift(size)
+    for i in range(len(slots)):
+        entry = slots[i]
+        if entry < 0:
+            continue
+        h = slot_hash[i]
+        slot = np.int64(h >> shift)
+        while new_slots[slot] >= 0:
+            slot = (slot + 1) & (size - 1)
+        new_slots[slot] = entry
+        new_hash[slot] = h
+
+
+_FIRST_TABLE = 1024
 
 
 def intern_buffers(
@@ -517,14 +540,20 @@ def intern_buffers(
     codes = np.empty(n, dtype=np.int64)
     if n == 0:
         return codes, np.zeros(0, dtype=np.int64)
-    size = _table_size(n)
-    slots = np.full(size, -1, dtype=np.int64)
+    data = data if len(data) else _ONE_BYTE
+    valid = ab.validity_or_ones(validity, n)
+    slots = np.full(_FIRST_TABLE, -1, dtype=np.int64)
+    slot_hash = np.zeros(_FIRST_TABLE, dtype=np.uint64)
     first_row = np.empty(n, dtype=np.int64)
-    m = _intern(
-        offsets, data if len(data) else _ONE_BYTE, ab.validity_or_ones(validity, n), codes,
-        slots, np.zeros(size, dtype=np.uint64), first_row,
-    )  # fmt: skip
-    return codes, first_row[:m]
+    row, m = 0, 0
+    while True:
+        row, m = _intern(offsets, data, valid, codes, slots, slot_hash, first_row, row, m)
+        if row >= n:
+            return codes, first_row[:m]
+        new_slots = np.full(2 * len(slots), -1, dtype=np.int64)
+        new_hash = np.zeros(2 * len(slots), dtype=np.uint64)
+        _rehash(slots, slot_hash, new_slots, new_hash)
+        slots, slot_hash = new_slots, new_hash
 
 
 def intern_strings(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -545,29 +574,39 @@ def intern_strings(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndar
 
 @njit
 def _group_int64(
-    keys: np.ndarray, ids: np.ndarray, first: np.ndarray, slots: np.ndarray, slot_key: np.ndarray
-) -> int:
+    keys: np.ndarray,
+    ids: np.ndarray,
+    first: np.ndarray,
+    slots: np.ndarray,
+    slot_hash: np.ndarray,
+    row_start: int,
+    m: int,
+) -> tuple[int, int]:
+    """As :func:`_intern` for int64 keys; ``fmix64`` is a bijection, so equal hashes
+    are equal keys and no key needs to be stored or compared."""
     size = len(slots)
     shift = _slot_shift(size)
-    m = 0
-    for row in range(len(keys)):
-        k = keys[row]
-        slot = np.int64(_fmix64(np.uint64(k)) >> shift)
+    n = len(keys)
+    for row in range(row_start, n):
+        if 2 * (m + 1) > size:
+            return row, m
+        h = _fmix64(np.uint64(keys[row]))
+        slot = np.int64(h >> shift)
         while True:
             entry = slots[slot]
             if entry < 0:
                 slots[slot] = m
-                slot_key[slot] = k
+                slot_hash[slot] = h
                 ids[row] = m
                 first[row] = True
                 m += 1
                 break
-            if slot_key[slot] == k:
+            if slot_hash[slot] == h:
                 ids[row] = entry
                 first[row] = False
                 break
             slot = (slot + 1) & (size - 1)
-    return m
+    return n, m
 
 
 def group_int64(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -583,11 +622,18 @@ def group_int64(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     first = np.zeros(n, dtype=np.bool_)
     if n == 0:
         return ids, first, 0
-    size = _table_size(n)
-    m = _group_int64(
-        keys, ids, first, np.full(size, -1, dtype=np.int64), np.zeros(size, dtype=np.int64)
-    )
-    return ids, first, int(m)
+    size = 16 if n < _FIRST_TABLE // 2 else _FIRST_TABLE
+    slots = np.full(size, -1, dtype=np.int64)
+    slot_hash = np.zeros(size, dtype=np.uint64)
+    row, m = 0, 0
+    while True:
+        row, m = _group_int64(keys, ids, first, slots, slot_hash, row, m)
+        if row >= n:
+            return ids, first, int(m)
+        new_slots = np.full(2 * len(slots), -1, dtype=np.int64)
+        new_hash = np.zeros(2 * len(slots), dtype=np.uint64)
+        _rehash(slots, slot_hash, new_slots, new_hash)
+        slots, slot_hash = new_slots, new_hash
 
 
 def is_in_dictionary(arr: pa.Array | pa.ChunkedArray, values: frozenset[str]) -> np.ndarray:
