@@ -19,6 +19,13 @@ Data (seeded, built with numpy/pyarrow): 5 000 registered domains (Zipf-like), 2
 ordinary sub-labels, 2 000 sources, one day of sorted timestamps, 3 % NXDOMAIN, 4 %
 TXT, and 1 % of queries tunnelling under 3 domains with random 32-character base32
 labels. Registered domains are given, as the enrich step would have filled them.
+
+Measured (2M rows, 2 shared and busy cores, so +-30 %): ours 1.25 s (select 0.43 s,
+of which the feature kernel ~0.29 s; run ~0.8 s, of which exact interning of names
+and registered domains ~0.3 s and 952 findings' evidence ~0.15 s), DuckDB 1.65 s
+(x1.3; distinct 0.37 s + ``list_entropy`` 1.28 s), polars 11.0 s (x8.8). The issue's
+5x over DuckDB is *not* met: DuckDB computes two of our aggregates, in vectorised C++.
+Cold compile 2.9 s, warm cache 0.4 s (``test_compile_time_apart``).
 """
 
 from __future__ import annotations

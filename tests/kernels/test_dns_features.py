@@ -194,3 +194,21 @@ def test_is_in_dictionary() -> None:
     ]  # fmt: skip
     plain = pa.chunked_array([pa.array(["NXDOMAIN", None]), pa.array(["3"])])
     assert is_in_dictionary(plain, frozenset({"NXDOMAIN", "3"})).tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("distinct", [511, 512, 513, 5000])
+def test_tables_grow_past_the_first_size(distinct: int) -> None:
+    """Interning and grouping rehash into bigger tables as distinct values arrive."""
+    rng = np.random.default_rng(distinct)
+    keys = rng.integers(0, distinct, 4 * distinct)
+    keys[:distinct] = rng.permutation(distinct)  # every value present
+    values = [f"k{k}.example" for k in keys.tolist()]
+    codes, first = intern_strings(pa.array(values))
+    seen: dict[str, int] = {}
+    assert codes.tolist() == [seen.setdefault(v, len(seen)) for v in values]
+    assert len(first) == distinct
+    ids, flags, m = group_int64(keys * 7919 - 3)
+    order: dict[int, int] = {}
+    assert ids.tolist() == [order.setdefault(k, len(order)) for k in keys.tolist()]
+    assert m == distinct
+    assert int(flags.sum()) == distinct
