@@ -1,0 +1,399 @@
+"""Beaconing: the RITA v5 beacon score per (source.ip, destination.ip, destination.port).
+
+Score (DETECTORS.md d.1; activecm/rita ``analysis/beacons.go``, ``analysis/analysis.go``,
+``default_config.hjson``; montanaflynn/stats ``quartile.go``, ``deviation.go``), computed
+by :func:`detect.kernels.beacon.beacon_scores` for every pair of a window in one pass:
+
+- eligible: >= 4 unique timestamps (whole seconds, as RITA's ``uint32`` ts) and fewer than
+  86 400 connections (RITA calls those strobes); ineligible pairs are not scored;
+- timestamp score S(Δ, d=1) over the sorted non-zero inter-arrival intervals, data-size
+  score S(x, d=0) over the per-connection originator bytes (``source.bytes``; RITA uses
+  Zeek's ``orig_ip_bytes``, our canonical column is ``orig_bytes``; null counts as 0), with
+  S = round3((1 - |Bowley| + madScore) / 2), montanaflynn quartiles (median excluded for
+  odd n), Bowley 0 unless Q3 - Q1 >= 10 and Q2 differs from Q1 and Q3, madScore =
+  (median - MAD) / median when median >= 1 else d;
+- histogram score max(cvScore, bimodalScore) over 24 equal bins of the window
+  (``histogram_mode_sensitivity`` 0.05, ``histogram_bimodal_min_hours_seen`` 11,
+  ``histogram_bimodal_outlier_removal`` 1);
+- duration score max(coverage, consistency) when >= 6 bins are non-empty;
+- beacon score = round3(0.25 ts + 0.25 ds + 0.25 dur + 0.25 hist).
+
+Windows. RITA scores the 24 h before the dataset's latest timestamp; for split-run
+equivalence we score fixed, closed windows instead: ``[k·window, (k+1)·window)`` seconds
+since the epoch (UTC days with the default ``window = 86400``). W = that window is the
+histogram range and the coverage denominator (RITA: dataset min/max ts). A window is
+scored once, when it is closed: ``watermark = max ts seen - lateness`` has reached its
+end; with ``final=True`` (or param ``close_open_windows``) every open window is scored
+now, for a one-off batch run over old logs. Cron runs leave it off and wait.
+
+State (an Arrow table, ``STATE_SCHEMA``): the selected rows of windows still open, plus
+marker rows whose ``meta`` column names what their ``ts`` holds: ``max_ts`` (latest event
+time seen) and ``closed_until`` (end of the latest scored window; rows earlier than this
+are ``late``: counted, not folded in). Data rows have ``meta`` null. Markers are rows, not
+schema metadata, so they survive any table store.
+
+Findings: ``rule_id = anomaly:beacon``, entity ``"src -> dst:port"`` (``[dst]`` for IPv6),
+one per pair and window with ``score >= threshold`` (default 0.7), ``score`` = the beacon
+score. Severity follows RITA's viewer categories of the bucketed threat score
+B(100·score; 50, 70, 90, 100): threat >= 0.6 (score >= 0.9) ``high``, >= 0.4 (score >= 0.7)
+``medium``, >= 0.2 (score >= 0.5) ``low``, else ``informational``. A beacon alone tops at
+0.8, RITA's "high"; "critical" (> 0.8) needs RITA's modifiers, which we do not apply.
+``evidence`` JSON: period (median interval, s), jitter (MAD of the intervals, s), every
+sub-score and its parts, the 24 bin counts and the threat score.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> from detect.anomaly.beacon import BeaconDetector
+>>> day = 1_709_510_400 * 1_000_000  # 2024-03-04 00:00 UTC, in microseconds
+>>> rows = pa.table({
+...     "source.ip": ["10.0.0.5"] * 1440, "destination.ip": ["203.0.113.7"] * 1440,
+...     "destination.port": pa.array([443] * 1440, pa.uint16()),
+...     "ts": [day + i * 60_000_000 for i in range(1440)],
+...     "source.bytes": pa.array([310] * 1440, pa.uint64())})
+>>> out = BeaconDetector().run(rows, None, final=True)
+>>> out.findings.column("entity")[0].as_py(), out.findings.column("score")[0].as_py()
+('10.0.0.5 -> 203.0.113.7:443', 1.0)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput
+
+__all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams", "severity_of"]
+
+US = 1_000_000
+NO_TS = np.iinfo(np.int64).min
+DATASETS = ("conn", "flow")
+BINS = 24  # RITA beaconTimeSpan
+
+ROWS_SCHEMA = pa.schema(
+    [
+        pa.field("source.ip", pa.string()),
+        pa.field("destination.ip", pa.string()),
+        pa.field("destination.port", pa.uint16()),
+        pa.field("ts", pa.int64()),  # microseconds since the epoch, UTC
+        pa.field("source.bytes", pa.uint64()),
+    ]
+)
+STATE_SCHEMA = ROWS_SCHEMA.append(pa.field("meta", pa.string()))  # null, max_ts, closed_until
+
+
+@dataclass(frozen=True)
+class BeaconParams:
+    """Detector settings; defaults are RITA v5's ``default_config.hjson`` where it has one."""
+
+    threshold: float = 0.7  # report pairs with beacon score >= this
+    window: int = 86_400  # seconds; windows are [k·window, (k+1)·window) since the epoch
+    lateness: int = 3_600  # seconds; watermark = max ts seen - lateness
+    close_open_windows: bool = False  # score open windows now (one-off batch runs)
+    unique_connection_threshold: int = 4
+    strobe_threshold: int = 86_400  # pairs with this many connections are not scored
+    histogram_mode_sensitivity: float = 0.05
+    histogram_bimodal_outlier_removal: int = 1
+    histogram_bimodal_min_hours_seen: int = 11
+    duration_min_hours_seen: int = 6
+    duration_consistency_ideal_hours_seen: int = 12
+    ts_weight: float = 0.25
+    ds_weight: float = 0.25
+    dur_weight: float = 0.25
+    hist_weight: float = 0.25
+
+    def __post_init__(self) -> None:
+        weights = (self.ts_weight, self.ds_weight, self.dur_weight, self.hist_weight)
+        if any(not 0 <= w <= 1 for w in weights) or sum(weights) != 1:
+            msg = f"beacon weights must each be in [0, 1] and sum to 1, got {weights}"
+            raise ValueError(msg)
+        if self.window <= 0 or self.lateness < 0:
+            msg = "beacon window must be positive and lateness non-negative"
+            raise ValueError(msg)
+        if not 0 < self.histogram_mode_sensitivity <= 1:
+            msg = "histogram_mode_sensitivity must be in (0, 1]"
+            raise ValueError(msg)
+        if self.duration_min_hours_seen < 1 or self.duration_consistency_ideal_hours_seen < 1:
+            msg = "duration hour thresholds must be at least 1"
+            raise ValueError(msg)
+
+
+def severity_of(threat: float) -> str:
+    """RITA viewer category of a bucketed threat score (critical > 0.8 >= high >= 0.6 ...)."""
+    if threat > 0.8:
+        return "critical"
+    if threat >= 0.6:
+        return "high"
+    if threat >= 0.4:
+        return "medium"
+    if threat >= 0.2:
+        return "low"
+    return "informational"
+
+
+def _is_dataset(col: pa.ChunkedArray | pa.Array, names: tuple[str, ...]) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    value_set = pa.array(names, pa.string())
+    if pa.types.is_dictionary(col.type):
+        hit = pc.is_in(col.dictionary.cast(pa.string()), value_set=value_set)
+        mask = pc.take(hit, col.indices)
+    else:
+        mask = pc.is_in(col.cast(pa.string()), value_set=value_set)
+    return pc.fill_null(mask, False)
+
+
+def _plain(col: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col.cast(typ)
+
+
+def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense ids of an int64 array, exactly (Arrow hash table)."""
+    enc = pc.dictionary_encode(pa.array(codes, pa.int64()))
+    return enc.indices.to_numpy().astype(np.int64, copy=False), len(enc.dictionary)
+
+
+def _codes(col: pa.Array) -> tuple[np.ndarray, int]:
+    enc = pc.dictionary_encode(col, null_encoding="encode")
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
+
+
+def _group_ids(src: pa.Array, dst: pa.Array, port: np.ndarray, win: np.ndarray) -> tuple:
+    """Dense, exact ids of (window, src, dst, port): each step's radix product stays small."""
+    s, ns = _codes(src)
+    d, nd = _codes(dst)
+    k, nk = _dense(s * nd + d) if ns * nd < (1 << 62) else _dense_pairs(s, d)
+    k, nk = _dense(k * 65_536 + port)
+    w = win - win.min()
+    return _dense(w * nk + k) if (int(w.max()) + 1) * nk < (1 << 62) else _dense_pairs(w, k)
+
+
+def _dense_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
+    _, inv = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
+    inv = inv.reshape(-1).astype(np.int64)
+    return inv, int(inv.max()) + 1 if len(inv) else 0
+
+
+class BeaconDetector:
+    """RITA v5 beacon score per (source.ip, destination.ip, destination.port) and window.
+
+    ``BeaconDetector(params)`` with a :class:`BeaconParams` or a mapping of its fields.
+    """
+
+    name = "beacon"
+    rule_id = "anomaly:beacon"
+
+    def __init__(self, params: BeaconParams | Mapping[str, Any] | None = None) -> None:
+        if params is None:
+            params = BeaconParams()
+        elif not isinstance(params, BeaconParams):
+            known = {f.name for f in fields(BeaconParams)}
+            unknown = set(params) - known
+            if unknown:
+                msg = f"unknown beacon params: {sorted(unknown)}"
+                raise ValueError(msg)
+            params = BeaconParams(**params)
+        self.params = params
+
+    # ---- select ------------------------------------------------------------------------
+
+    def select(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
+        """Conn / flow rows as ``ROWS_SCHEMA``: the pair key, ts (µs) and originator bytes.
+
+        Rows without a source or destination IP, port or timestamp are dropped; a null
+        ``source.bytes`` becomes 0.
+        """
+        names = batch.schema.names
+        if "event.dataset" not in names or "@timestamp" not in names:
+            return ROWS_SCHEMA.empty_table()
+        mask = _is_dataset(batch.column("event.dataset"), DATASETS)
+        for c in ("source.ip", "destination.ip", "destination.port", "@timestamp"):
+            if c not in names:
+                return ROWS_SCHEMA.empty_table()
+            mask = pc.and_(mask, pc.is_valid(batch.column(c)))
+        sub = batch.filter(mask)
+        ts = sub.column("@timestamp")
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        ts = ts.cast(TS).cast(pa.int64())
+        if "source.bytes" in names:
+            nbytes = pc.fill_null(_plain(sub.column("source.bytes"), pa.uint64()), 0)
+        else:
+            nbytes = pa.array(np.zeros(sub.num_rows, np.uint64))
+        return pa.Table.from_arrays(
+            [
+                _plain(sub.column("source.ip"), pa.string()),
+                _plain(sub.column("destination.ip"), pa.string()),
+                _plain(sub.column("destination.port"), pa.uint16()),
+                ts,
+                nbytes,
+            ],
+            schema=ROWS_SCHEMA,
+        )
+
+    # ---- run ---------------------------------------------------------------------------
+
+    def run(
+        self, rows: pa.Table, state: pa.Table | None, *, final: bool | None = None
+    ) -> RunOutput:
+        """Score the windows that close in this run; carry the open ones in the state.
+
+        ``final`` (default: param ``close_open_windows``) scores every open window now.
+        """
+        p = self.params
+        final = p.close_open_windows if final is None else final
+        win_us = p.window * US
+        max_ts, closed_until = NO_TS, NO_TS
+        parts = []
+        if state is not None and state.num_rows:
+            meta = state.column("meta")
+            for name in ("max_ts", "closed_until"):
+                hit = state.filter(pc.equal(meta, name)).column("ts").to_pylist()
+                if hit:
+                    if name == "max_ts":
+                        max_ts = int(hit[0])
+                    else:
+                        closed_until = int(hit[0])
+            parts.append(state.filter(pc.is_null(meta)).select(ROWS_SCHEMA.names))
+        late = 0
+        rows = rows.select(ROWS_SCHEMA.names).cast(ROWS_SCHEMA)
+        if rows.num_rows:
+            if closed_until != NO_TS:
+                on_time = pc.greater_equal(rows.column("ts"), closed_until)
+                late = rows.num_rows - pc.sum(on_time).as_py()
+                if late:
+                    rows = rows.filter(on_time)
+            if rows.num_rows:
+                max_ts = max(max_ts, pc.max(rows.column("ts")).as_py())
+            parts.append(rows)
+        table = pa.concat_tables(parts) if parts else ROWS_SCHEMA.empty_table()
+        table = table.combine_chunks()
+
+        # which windows close: end <= watermark (or every window, when final)
+        if max_ts == NO_TS:
+            close_before = closed_until
+        elif final:
+            close_before = (max_ts // win_us + 1) * win_us
+        else:
+            close_before = ((max_ts - p.lateness * US) // win_us) * win_us
+        close_before = max(close_before, closed_until)
+        ts_all = table.column("ts").to_numpy()
+        closing = ts_all < close_before
+        findings = FINDINGS_SCHEMA.empty_table()
+        if closing.any():
+            mask = pa.array(closing)
+            findings = self._score(table.filter(mask))
+            table = table.filter(pc.invert(mask))
+        new_state = self._state(table, max_ts, close_before)
+        return RunOutput(findings=findings, state=new_state, late=int(late))
+
+    def _state(self, rows: pa.Table, max_ts: int, closed_until: int) -> pa.Table:
+        data = rows.append_column("meta", pa.nulls(rows.num_rows, pa.string()))
+        marks = [
+            (n, v) for n, v in (("max_ts", max_ts), ("closed_until", closed_until)) if v != NO_TS
+        ]
+        meta = pa.table(
+            {
+                "source.ip": pa.nulls(len(marks), pa.string()),
+                "destination.ip": pa.nulls(len(marks), pa.string()),
+                "destination.port": pa.nulls(len(marks), pa.uint16()),
+                "ts": pa.array([v for _, v in marks], pa.int64()),
+                "source.bytes": pa.nulls(len(marks), pa.uint64()),
+                "meta": pa.array([n for n, _ in marks], pa.string()),
+            },
+            schema=STATE_SCHEMA,
+        )
+        return pa.concat_tables([data.cast(STATE_SCHEMA), meta]).combine_chunks()
+
+    def scores(self, rows: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
+        """Every (window, pair) group of ``rows``: (one row per group, floats, ints, win).
+
+        The first table holds each group's key columns (row of its first event).
+        """
+        from detect.kernels.beacon import beacon_scores, group_rows
+
+        p = self.params
+        if not rows.num_rows:
+            e = np.zeros((0, 0))
+            return rows, e, e.astype(np.int64), np.zeros(0, np.int64)
+        rows = rows.combine_chunks()
+        ts = rows.column("ts").to_numpy()
+        win_us = p.window * US
+        win = ts // win_us
+        port = rows.column("destination.port").to_numpy(zero_copy_only=False).astype(np.int64)
+        src = rows.column("source.ip").chunk(0)
+        dst = rows.column("destination.ip").chunk(0)
+        gid, n_groups = _group_ids(src, dst, port, win)
+        perm, offsets = group_rows(gid, n_groups)
+        first = perm[offsets[:-1]]
+        gwin = win[first]
+        nbytes = rows.column("source.bytes").to_numpy(zero_copy_only=False).astype(np.float64)
+        fo, io = beacon_scores(
+            ts, nbytes, perm, offsets, gwin * p.window, (gwin + 1) * p.window, BINS,
+            p.unique_connection_threshold, p.strobe_threshold, p.histogram_mode_sensitivity,
+            p.histogram_bimodal_outlier_removal, p.histogram_bimodal_min_hours_seen,
+            p.duration_min_hours_seen, p.duration_consistency_ideal_hours_seen,
+            p.ts_weight, p.ds_weight, p.dur_weight, p.hist_weight,
+        )  # fmt: skip
+        return rows.take(pa.array(first)), fo, io, gwin
+
+    def _score(self, rows: pa.Table) -> pa.Table:
+        from detect.kernels import beacon as k
+
+        p = self.params
+        keys, fo, io, gwin = self.scores(rows)
+        hit = np.flatnonzero((io[:, k.I_ELIGIBLE] == 1) & (fo[:, k.F_SCORE] >= p.threshold))
+        if not len(hit):
+            return FINDINGS_SCHEMA.empty_table()
+        # deterministic order: window, then score (desc), then entity
+        src = keys.column("source.ip").to_pylist()
+        dst = keys.column("destination.ip").to_pylist()
+        port = keys.column("destination.port").to_pylist()
+        recs = []
+        for g in hit.tolist():
+            d = dst[g]
+            entity = f"{src[g]} -> {f'[{d}]' if ':' in d else d}:{port[g]}"
+            ev: dict[str, Any] = {
+                "source.ip": src[g], "destination.ip": d, "destination.port": port[g],
+                "connections": int(io[g, k.I_COUNT]),
+                "unique_timestamps": int(io[g, k.I_UNIQUE]),
+            }  # fmt: skip
+            ev.update({name: float(fo[g, i]) for i, name in enumerate(k.F_COLUMNS)})
+            ev["total_bars"] = int(io[g, k.I_TOTAL_BARS])
+            ev["longest_run"] = int(io[g, k.I_LONGEST_RUN])
+            ev["histogram"] = io[g, k.I_HIST :].tolist()
+            ev["rita_category"] = severity_of(float(fo[g, k.F_THREAT]))
+            recs.append((int(gwin[g]), -float(fo[g, k.F_SCORE]), entity, g, ev))
+        recs.sort(key=lambda r: r[:3])
+        n = len(recs)
+        gs = np.array([r[3] for r in recs], dtype=np.int64)
+        w0 = np.array([r[0] for r in recs], dtype=np.int64) * p.window * US
+        return pa.table(
+            {
+                "rule_id": pa.array([self.rule_id] * n, pa.string()),
+                "entity": pa.array([r[2] for r in recs], pa.string()),
+                "window_start": pa.array(w0, pa.int64()).cast(TS),
+                "window_end": pa.array(w0 + p.window * US, pa.int64()).cast(TS),
+                "first_seen": pa.array(io[gs, k.I_FIRST_US], pa.int64()).cast(TS),
+                "last_seen": pa.array(io[gs, k.I_LAST_US], pa.int64()).cast(TS),
+                "event_count": pa.array(io[gs, k.I_COUNT], pa.int64()),
+                "score": pa.array(fo[gs, k.F_SCORE], pa.float64()),
+                "severity": pa.array([r[4]["rita_category"] for r in recs], pa.string()),
+                "evidence": pa.array([json.dumps(r[4], sort_keys=True) for r in recs]),
+            },
+            schema=FINDINGS_SCHEMA,
+        )
+
+    def with_params(self, **changes: Any) -> BeaconDetector:
+        """A copy with some params changed."""
+        return BeaconDetector(replace(self.params, **changes))
