@@ -18,6 +18,13 @@ by :func:`detect.kernels.beacon.beacon_scores` for every pair of a window in one
 - duration score max(coverage, consistency) when >= 6 bins are non-empty;
 - beacon score = round3(0.25 ts + 0.25 ds + 0.25 dur + 0.25 hist).
 
+Pairs. RITA's ingestion filter (``filterConnPair``) decides which pairs are scored: a
+pair touching ``never_included_subnets`` (RITA's mandatory list: loopback, link-local,
+multicast...) is skipped unless one side is in ``always_included_subnets``; with
+``internal_subnets`` non-empty (default RITA's: RFC 1918 and fc00::/7) only pairs that
+cross the boundary (one side internal, one external) are scored. Set ``internal_subnets``
+to the monitored network (e.g. a public sensor's own address), or ``()`` to score all pairs.
+
 Windows. RITA scores the 24 h before the dataset's latest timestamp; for split-run
 equivalence we score fixed, closed windows instead: ``[k·window, (k+1)·window)`` seconds
 since the epoch (UTC days with the default ``window = 86400``). W = that window is the
@@ -58,6 +65,7 @@ Examples
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -75,6 +83,13 @@ US = 1_000_000
 NO_TS = np.iinfo(np.int64).min
 DATASETS = ("conn", "flow")
 BINS = 24  # RITA beaconTimeSpan
+
+# RITA v5 default_config.hjson ``internal_subnets`` and its mandatory never-include list
+INTERNAL_SUBNETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+NEVER_INCLUDED_SUBNETS = (
+    "0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32",
+    "::1/128", "fe80::/10", "ff00::/8",
+)  # fmt: skip
 
 ROWS_SCHEMA = pa.schema(
     [
@@ -103,6 +118,12 @@ class BeaconParams:
     histogram_bimodal_min_hours_seen: int = 11
     duration_min_hours_seen: int = 6
     duration_consistency_ideal_hours_seen: int = 12
+    # RITA's pair filter (``filterConnPair``): a pair is skipped when either IP is in
+    # ``never_included_subnets`` (unless one is in ``always_included_subnets``), or when
+    # ``internal_subnets`` is non-empty and both IPs are internal or both external.
+    internal_subnets: tuple[str, ...] = INTERNAL_SUBNETS
+    always_included_subnets: tuple[str, ...] = ()
+    never_included_subnets: tuple[str, ...] = NEVER_INCLUDED_SUBNETS
     ts_weight: float = 0.25
     ds_weight: float = 0.25
     dur_weight: float = 0.25
@@ -119,6 +140,13 @@ class BeaconParams:
         if not 0 < self.histogram_mode_sensitivity <= 1:
             msg = "histogram_mode_sensitivity must be in (0, 1]"
             raise ValueError(msg)
+        for nets in (
+            self.internal_subnets,
+            self.always_included_subnets,
+            self.never_included_subnets,
+        ):
+            for net in nets:
+                ipaddress.ip_network(net, strict=False)  # raises ValueError when malformed
         if self.duration_min_hours_seen < 1 or self.duration_consistency_ideal_hours_seen < 1:
             msg = "duration hour thresholds must be at least 1"
             raise ValueError(msg)
@@ -182,6 +210,30 @@ def _dense_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
     _, inv = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
     inv = inv.reshape(-1).astype(np.int64)
     return inv, int(inv.max()) + 1 if len(inv) else 0
+
+
+def _in_subnets(ips: pa.Array, nets: tuple[str, ...]) -> np.ndarray:
+    """Per IP text: inside any of ``nets`` (IPv4 as IPv4-mapped IPv6, as ``ip_to_bin``)."""
+    from detect.enrich import ip_to_bin
+
+    out = np.zeros(len(ips), dtype=bool)
+    if not nets or not len(ips):
+        return out
+    b = ip_to_bin(ips)
+    valid = np.asarray(b.is_valid(), dtype=bool)
+    raw = np.frombuffer(b.buffers()[1], dtype=np.uint8)[b.offset * 16 : (b.offset + len(b)) * 16]
+    v = raw.reshape(-1, 16)
+    for text in nets:
+        net = ipaddress.ip_network(text, strict=False)
+        if net.version == 4:
+            addr = ipaddress.IPv6Address("::ffff:" + str(net.network_address)).packed
+            bits = 96 + net.prefixlen
+        else:
+            addr, bits = net.network_address.packed, net.prefixlen
+        mask = np.frombuffer(((1 << 128) - (1 << (128 - bits))).to_bytes(16, "big"), dtype=np.uint8)
+        want = np.frombuffer(addr, dtype=np.uint8) & mask
+        out |= np.all((v & mask) == want, axis=1)
+    return out & valid
 
 
 class BeaconDetector:
@@ -320,6 +372,7 @@ class BeaconDetector:
 
         The first table holds each group's key columns (row of its first event).
         """
+        from detect.kernels import beacon as k
         from detect.kernels.beacon import beacon_scores, group_rows
 
         p = self.params
@@ -345,7 +398,26 @@ class BeaconDetector:
             p.duration_min_hours_seen, p.duration_consistency_ideal_hours_seen,
             p.ts_weight, p.ds_weight, p.dur_weight, p.hist_weight,
         )  # fmt: skip
-        return rows.take(pa.array(first)), fo, io, gwin
+        keys = rows.take(pa.array(first))
+        io[~self._included(keys), k.I_ELIGIBLE] = 0
+        return keys, fo, io, gwin
+
+    def _included(self, keys: pa.Table) -> np.ndarray:
+        """RITA's pair filter over one row per group (see :class:`BeaconParams`)."""
+        p = self.params
+        src = keys.column("source.ip").combine_chunks()
+        dst = keys.column("destination.ip").combine_chunks()
+        keep = np.ones(keys.num_rows, dtype=bool)
+        always = _in_subnets(src, p.always_included_subnets) | _in_subnets(
+            dst, p.always_included_subnets
+        )
+        never = _in_subnets(src, p.never_included_subnets) | _in_subnets(
+            dst, p.never_included_subnets
+        )
+        keep &= ~never
+        if p.internal_subnets:
+            keep &= _in_subnets(src, p.internal_subnets) != _in_subnets(dst, p.internal_subnets)
+        return keep | always
 
     def _score(self, rows: pa.Table) -> pa.Table:
         from detect.kernels import beacon as k
