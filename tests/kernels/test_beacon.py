@@ -310,3 +310,19 @@ def test_ineligible_pairs() -> None:
     strobe = [base + i * US for i in range(86_400)]
     got = kernel([(three, [1] * 4), (strobe, [1] * 86_400)])
     assert got == [None, None]
+
+
+def test_quirk_bimodal_fit_rewards_sparse_traffic() -> None:
+    """RITA quirk, kept: bars of height 1 all fall in one bimodal bucket.
+
+    With max(h) < 20 the bucket size is 1, so any pair seen once an hour in >= 11 hours
+    gets a perfect bimodal score (and hence histogram score 1), however irregular its
+    minutes are. Such pairs need the other sub-scores to stay under the threshold.
+    """
+    rng = np.random.default_rng(3)
+    hours = np.sort(rng.choice(24, 12, replace=False))
+    ts = ((WS + hours * 3600 + rng.integers(0, 3600, 12)) * US).tolist()
+    got = kernel([(ts, rng.integers(100, 5000, 12).tolist())])[0]
+    assert got["hist_bimodal_score"] == 1.0
+    assert got["hist_cv_score"] < 0.1
+    assert got["hist_score"] == 1.0

@@ -316,7 +316,7 @@ class BeaconDetector:
                         max_ts = int(hit[0])
                     else:
                         closed_until = int(hit[0])
-            parts.append(state.filter(pc.is_null(meta)).select(ROWS_SCHEMA.names))
+            parts.append(state.filter(pc.is_null(meta)).select(ROWS_SCHEMA.names).cast(ROWS_SCHEMA))
         late = 0
         rows = rows.select(ROWS_SCHEMA.names).cast(ROWS_SCHEMA)
         if rows.num_rows:
