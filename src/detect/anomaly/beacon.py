@@ -66,7 +66,6 @@ Examples
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -188,28 +187,33 @@ def _plain(col: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.Array:
 def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
     """Dense ids of an int64 array, exactly (Arrow hash table)."""
     enc = pc.dictionary_encode(pa.array(codes, pa.int64()))
-    return enc.indices.to_numpy().astype(np.int64, copy=False), len(enc.dictionary)
+    return enc.indices.to_numpy(), len(enc.dictionary)
 
 
 def _codes(col: pa.Array) -> tuple[np.ndarray, int]:
     enc = pc.dictionary_encode(col, null_encoding="encode")
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
+    return enc.indices.to_numpy(zero_copy_only=False), max(len(enc.dictionary), 1)
+
+
+_LIMIT = 1 << 62
 
 
 def _group_ids(src: pa.Array, dst: pa.Array, port: np.ndarray, win: np.ndarray) -> tuple:
-    """Dense, exact ids of (window, src, dst, port): each step's radix product stays small."""
+    """Dense, exact ids of (window, src, dst, port): mixed radix of the dictionary codes,
+    re-densified only when the radix product could overflow int64."""
     s, ns = _codes(src)
     d, nd = _codes(dst)
-    k, nk = _dense(s * nd + d) if ns * nd < (1 << 62) else _dense_pairs(s, d)
-    k, nk = _dense(k * 65_536 + port)
     w = win - win.min()
-    return _dense(w * nk + k) if (int(w.max()) + 1) * nk < (1 << 62) else _dense_pairs(w, k)
-
-
-def _dense_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
-    _, inv = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
-    inv = inv.reshape(-1).astype(np.int64)
-    return inv, int(inv.max()) + 1 if len(inv) else 0
+    nw = int(w.max()) + 1
+    key, radix = s.astype(np.int64), ns
+    for codes, n in ((d, nd), (port, 65_536), (w, nw)):
+        if n == 1:
+            continue
+        if radix * n >= _LIMIT:
+            key, radix = _dense(key)
+        key = key * n + codes
+        radix *= n
+    return _dense(key)
 
 
 def _in_subnets(ips: pa.Array, nets: tuple[str, ...]) -> np.ndarray:
@@ -427,43 +431,55 @@ class BeaconDetector:
         hit = np.flatnonzero((io[:, k.I_ELIGIBLE] == 1) & (fo[:, k.F_SCORE] >= p.threshold))
         if not len(hit):
             return FINDINGS_SCHEMA.empty_table()
-        # deterministic order: window, then score (desc), then entity
-        src = keys.column("source.ip").to_pylist()
-        dst = keys.column("destination.ip").to_pylist()
-        port = keys.column("destination.port").to_pylist()
-        recs = []
-        for g in hit.tolist():
-            d = dst[g]
-            entity = f"{src[g]} -> {f'[{d}]' if ':' in d else d}:{port[g]}"
-            ev: dict[str, Any] = {
-                "source.ip": src[g], "destination.ip": d, "destination.port": port[g],
-                "connections": int(io[g, k.I_COUNT]),
-                "unique_timestamps": int(io[g, k.I_UNIQUE]),
-            }  # fmt: skip
-            ev.update({name: float(fo[g, i]) for i, name in enumerate(k.F_COLUMNS)})
-            ev["total_bars"] = int(io[g, k.I_TOTAL_BARS])
-            ev["longest_run"] = int(io[g, k.I_LONGEST_RUN])
-            ev["histogram"] = io[g, k.I_HIST :].tolist()
-            ev["rita_category"] = severity_of(float(fo[g, k.F_THREAT]))
-            recs.append((int(gwin[g]), -float(fo[g, k.F_SCORE]), entity, g, ev))
-        recs.sort(key=lambda r: r[:3])
-        n = len(recs)
-        gs = np.array([r[3] for r in recs], dtype=np.int64)
-        w0 = np.array([r[0] for r in recs], dtype=np.int64) * p.window * US
-        return pa.table(
+        keys = keys.take(pa.array(hit))
+        fo, io, gwin = fo[hit], io[hit], gwin[hit]
+        src = keys.column("source.ip").combine_chunks()
+        dst = keys.column("destination.ip").combine_chunks()
+        port = keys.column("destination.port").combine_chunks()
+        bracketed = pc.binary_join_element_wise("[", dst, "]", "")
+        dst_text = pc.if_else(pc.match_substring(dst, ":"), bracketed, dst)
+        entity = pc.binary_join_element_wise(src, " -> ", dst_text, ":", port.cast(pa.string()), "")
+        threat = fo[:, k.F_THREAT]
+        severity = np.select(
+            [threat > 0.8, threat >= 0.6, threat >= 0.4, threat >= 0.2],
+            ["critical", "high", "medium", "low"],
+            "informational",
+        )
+        n = len(hit)
+        # evidence: one JSON object per finding, keys sorted, built column-wise (polars)
+        import polars as pl
+
+        ev = {
+            "source.ip": src, "destination.ip": dst, "destination.port": port,
+            "connections": io[:, k.I_COUNT], "unique_timestamps": io[:, k.I_UNIQUE],
+            **{name: fo[:, i] for i, name in enumerate(k.F_COLUMNS)},
+            "total_bars": io[:, k.I_TOTAL_BARS], "longest_run": io[:, k.I_LONGEST_RUN],
+            "histogram": pa.FixedSizeListArray.from_arrays(
+                pa.array(io[:, k.I_HIST :].reshape(-1)), BINS
+            ).cast(pa.list_(pa.int64())),
+            "rita_category": pa.array(severity),
+        }  # fmt: skip
+        frame = pl.DataFrame({name: ev[name] for name in sorted(ev)})
+        evidence = frame.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_arrow()
+        w0 = gwin * p.window * US
+        out = pa.table(
             {
                 "rule_id": pa.array([self.rule_id] * n, pa.string()),
-                "entity": pa.array([r[2] for r in recs], pa.string()),
+                "entity": entity,
                 "window_start": pa.array(w0, pa.int64()).cast(TS),
                 "window_end": pa.array(w0 + p.window * US, pa.int64()).cast(TS),
-                "first_seen": pa.array(io[gs, k.I_FIRST_US], pa.int64()).cast(TS),
-                "last_seen": pa.array(io[gs, k.I_LAST_US], pa.int64()).cast(TS),
-                "event_count": pa.array(io[gs, k.I_COUNT], pa.int64()),
-                "score": pa.array(fo[gs, k.F_SCORE], pa.float64()),
-                "severity": pa.array([r[4]["rita_category"] for r in recs], pa.string()),
-                "evidence": pa.array([json.dumps(r[4], sort_keys=True) for r in recs]),
+                "first_seen": pa.array(io[:, k.I_FIRST_US], pa.int64()).cast(TS),
+                "last_seen": pa.array(io[:, k.I_LAST_US], pa.int64()).cast(TS),
+                "event_count": pa.array(io[:, k.I_COUNT], pa.int64()),
+                "score": pa.array(fo[:, k.F_SCORE], pa.float64()),
+                "severity": pa.array(severity, pa.string()),
+                "evidence": evidence.cast(pa.string()),
             },
             schema=FINDINGS_SCHEMA,
+        )
+        # deterministic order: window, then score (highest first), then entity
+        return out.sort_by(
+            [("window_start", "ascending"), ("score", "descending"), ("entity", "ascending")]
         )
 
     def with_params(self, **changes: Any) -> BeaconDetector:

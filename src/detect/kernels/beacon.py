@@ -95,6 +95,22 @@ def group_rows(gid: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit
+def _sort(a: np.ndarray, n: int) -> None:
+    """Sort ``a[:n]`` in place: insertion sort for small or nearly sorted runs (the usual
+    group: a few dozen rows, often already in time order), numba's sort above that."""
+    if n > 64:
+        a[:n].sort()
+        return
+    for i in range(1, n):
+        v = a[i]
+        j = i
+        while j > 0 and a[j - 1] > v:
+            a[j] = a[j - 1]
+            j -= 1
+        a[j] = v
+
+
+@njit
 def _round3(x: float) -> float:
     """Go ``math.Round(x*1000)/1000``: half away from zero (numpy rounds half to even)."""
     y = x * 1000.0
@@ -136,10 +152,23 @@ def _stat_score(a: np.ndarray, n: int, dev: np.ndarray, default_mad: float) -> t
     if den >= 10 and q2 != q1 and q2 != q3:  # noqa: PLR1714 (numba: no tuple `in`)
         skew = num / den
     skew_score = 1.0 - abs(skew)
-    for i in range(n):
-        dev[i] = abs(a[i] - q2)
-    dev[:n].sort()
-    mad = _median(dev, 0, n)
+    # MAD: |a - q2| is two sorted runs (left of the median reversed, right of it);
+    # merge them only up to the middle instead of sorting the deviations
+    split = half
+    while split > 0 and a[split - 1] >= q2:
+        split -= 1
+    while split < n and a[split] < q2:
+        split += 1
+    i = split - 1  # left run, walking down
+    j = split  # right run, walking up
+    for t in range(half + 1):
+        if j >= n or (i >= 0 and q2 - a[i] <= a[j] - q2):
+            dev[t] = q2 - a[i]
+            i -= 1
+        else:
+            dev[t] = a[j] - q2
+            j += 1
+    mad = dev[half] if n % 2 == 1 else (dev[half - 1] + dev[half]) / 2.0
     mad_score = default_mad
     if q2 >= 1:
         mad_score = (q2 - mad) / q2
@@ -196,7 +225,7 @@ def beacon_scores(
             continue
         for i in range(n):
             tsb[i] = ts_us[perm[lo + i]]
-        tsb[:n].sort()
+        _sort(tsb, n)
         io[g, I_COUNT] = n
         io[g, I_FIRST_US] = tsb[0]
         io[g, I_LAST_US] = tsb[n - 1]
@@ -219,7 +248,7 @@ def beacon_scores(
             if d > 0:
                 fa[m] = d
                 m += 1
-        fa[:m].sort()
+        _sort(fa, m)
         ts_score, ts_skew, ts_mad, ts_mad_score, ts_med = _stat_score(fa, m, dev, 1.0)
         fo[g, F_PERIOD] = ts_med
         fo[g, F_JITTER] = ts_mad
@@ -230,7 +259,7 @@ def beacon_scores(
         # data-size score: originator bytes per connection
         for i in range(n):
             fa[i] = nbytes[perm[lo + i]]
-        fa[:n].sort()
+        _sort(fa, n)
         ds_score, ds_skew, ds_mad, ds_mad_score, ds_med = _stat_score(fa, n, dev, 0.0)
         fo[g, F_DS_MEDIAN] = ds_med
         fo[g, F_DS_MAD] = ds_mad
