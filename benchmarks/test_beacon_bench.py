@@ -9,7 +9,9 @@ findings); DuckDB is one SQL query (``list`` aggregation per pair, quartiles as
 wrapping run via a string of bars, all four sub-scores and the score), polars the same
 with ``group_by`` and list expressions. One thread each: ``SET threads = 1``; polars runs
 in a subprocess started with ``POLARS_MAX_THREADS=1`` (it reads the variable once, when
-its pool starts). Every way's per-pair scores are checked against ours first.
+its pool starts). Every way's per-pair scores are checked against ours first (DuckDB:
+all equal; polars: within 0.001, ~1 % differ by 0.001 because polars computes ``x / 1000`` as
+``x * 0.001``, so Go's ``math.Round(x*1000)/1000`` cannot be reproduced bit for bit).
 Numba compile time is measured apart, cold and from cache, in fresh processes.
 """
 
@@ -106,9 +108,11 @@ m AS (
     list_median(list_transform(bs, lambda x: abs(x - bq2))) AS bmad,
     list_transform(list_filter(hist, lambda h: h > 0),
                    lambda h: floor(h / ceil(hmax * 0.05)) * ceil(hmax * 0.05)) AS buckets,
-    sqrt(list_sum(list_transform(hist, lambda h: (h - n / 24) * (h - n / 24))) / 24) / (n / 24) AS cv,
+    sqrt(list_sum(list_transform(hist, lambda h: (h - n / 24) * (h - n / 24))) / 24)
+      / (n / 24) AS cv,
     least(list_max(list_transform(string_split(
-        list_aggregate(list_transform(hist || hist, lambda h: CASE WHEN h > 0 THEN '1' ELSE '0' END),
+        list_aggregate(list_transform(hist || hist,
+                                      lambda h: CASE WHEN h > 0 THEN '1' ELSE '0' END),
                        'string_agg', ''), '0'), lambda x: len(x))), 24) AS run
   FROM q
 ),
@@ -135,7 +139,7 @@ s AS (
 SELECT *, r3(0.25 * ts_score + 0.25 * ds_score + 0.25 * dur_score + 0.25 * hist_score)
   AS score
 FROM s
-"""  # noqa: S608
+"""
 
 POLARS = textwrap.dedent(
     f"""
@@ -251,6 +255,7 @@ def _our_scores(table: pa.Table) -> dict[tuple, float]:
 
 def _agree(ours: dict[tuple, float], theirs: dict[tuple, float]) -> float:
     assert set(theirs) == set(ours)
+    assert all(abs(theirs[key] - v) <= 0.001 + 1e-9 for key, v in ours.items())
     same = sum(abs(theirs[key] - v) < 1e-9 for key, v in ours.items())
     return same / max(len(ours), 1)
 
@@ -313,7 +318,9 @@ def test_beacon_vs_duckdb_and_polars(benchmark, table: pa.Table) -> None:
         f"  (scores equal on {polars_agree:.2%} of pairs)"
     )
     assert duck_agree > 0.99
-    assert polars_agree > 0.99
+    # polars divides a float column by a constant as a multiplication by its reciprocal
+    # (813 / 1000 -> 0.8130000000000001), so round3 sums sometimes land 0.001 apart
+    assert polars_agree > 0.97
     assert findings.num_rows >= PAIRS // 100 * 0.9
 
 

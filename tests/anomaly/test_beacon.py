@@ -247,3 +247,13 @@ def test_split_runs_equal_one_run(
     assert late == 0
     assert split.num_rows == one.findings.num_rows > 0
     assert split.equals(one.findings)
+
+
+def test_module_example_runs() -> None:
+    import doctest
+
+    import detect.anomaly.beacon as mod
+
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -346,7 +346,10 @@ class BeaconDetector:
         ts_all = table.column("ts").to_numpy()
         closing = ts_all < close_before
         findings = FINDINGS_SCHEMA.empty_table()
-        if closing.any():
+        if len(closing) and closing.all():  # the usual flush / old-logs case: no copy
+            findings = self._score(table)
+            table = table.slice(0, 0)
+        elif closing.any():
             mask = pa.array(closing)
             findings = self._score(table.filter(mask))
             table = table.filter(pc.invert(mask))
@@ -427,6 +430,8 @@ class BeaconDetector:
         from detect.kernels import beacon as k
 
         p = self.params
+        if not rows.num_rows:
+            return FINDINGS_SCHEMA.empty_table()
         keys, fo, io, gwin = self.scores(rows)
         hit = np.flatnonzero((io[:, k.I_ELIGIBLE] == 1) & (fo[:, k.F_SCORE] >= p.threshold))
         if not len(hit):
