@@ -46,6 +46,7 @@ class Settings:
     metrics_textfile: Path | None = None
     fail_on: str | None = None
     reprocess: bool = False
+    close_windows: bool = False  # score detector windows still open at the end of the run
     alert_window: int = 3600
     organization: str | None = None
     observer: str | None = None

@@ -15,13 +15,16 @@ from detect.hits import EngineSet
 from detect.readers import expand_inputs
 
 RULE_SUFFIXES = (".yml", ".yaml")
+# folders of a rules tree that hold no Sigma rules: a pack's test events, detector configs
+NOT_SIGMA_DIRS = frozenset({"tests", "anomaly"})
 
 
 def rule_files(specs: tuple[str, ...]) -> list[Path]:
     """Sigma rule files named by paths, folders and globs.
 
     A file named explicitly is always taken; in a folder, YAML under a ``tests``
-    folder is not (a rule pack keeps its test events there, as ``rules/sigma`` does).
+    folder is not (a rule pack keeps its test events there, as ``rules/sigma`` does),
+    nor under ``anomaly`` (detector configurations, see :mod:`detect.anomaly.config`).
     """
     files, _ = expand_inputs(list(specs))
     found = [f.path for f in files if f.path.suffix in RULE_SUFFIXES and f.explicit]
@@ -30,7 +33,7 @@ def rule_files(specs: tuple[str, ...]) -> list[Path]:
         p = Path(spec)
         if p.is_dir():
             found.extend(q for q in sorted(p.rglob("*")) if q.suffix in RULE_SUFFIXES
-                         and "tests" not in q.relative_to(p).parts[:-1])
+                         and not set(q.relative_to(p).parts[:-1]) & NOT_SIGMA_DIRS)
     return sorted(set(found))
 
 
@@ -43,6 +46,7 @@ def load_engines(settings: Settings) -> EngineSet:
     rules = rule_files(settings.rules_or_default())
     if rules:
         _add_sigma(engines, rules, settings)
+    _add_anomaly(engines, settings)
     if settings.indicators_or_default():
         try:
             _add_indicators(engines, settings)
@@ -107,6 +111,22 @@ def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> Non
     )
     for error in engine.errors[:MAX_LISTED_PROBLEMS]:
         engines.problems.append(str(error))
+
+
+def _add_anomaly(engines: EngineSet, settings: Settings) -> None:
+    """The statistical detectors configured under the rules paths (``anomaly/*.yml``)."""
+    from detect.anomaly.config import load_detector_configs
+
+    configs = load_detector_configs(settings.rules_or_default())
+    if not configs:
+        return
+    from detect.anomaly.engine import AnomalyEngine
+
+    engines.anomaly = AnomalyEngine(configs)
+    engines.notes.append(
+        f"{len(configs)} anomaly detector(s): {', '.join(c.key for c in configs)}"
+        + ("; open windows closed at the end" if settings.close_windows else "")
+    )
 
 
 def _add_indicators(engines: EngineSet, settings: Settings) -> None:

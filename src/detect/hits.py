@@ -63,6 +63,7 @@ class EngineSet:
     notes: list[str] = field(default_factory=list)
     compile_seconds: float = 0.0
     indicator_index: Any = None  # detect.indicators.index.IndicatorIndex, for the run record
+    anomaly: Any = None  # detect.anomaly.engine.AnomalyEngine: stateful detectors
 
 
 def empty_hits() -> pa.Table:

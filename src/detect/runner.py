@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from detect import __version__
 from detect.alerts import aggregate_hits, merge_contributions, severity_at_least
+from detect.anomaly.engine import AnomalyResult
 from detect.config import Settings
 from detect.engines import load_engines
 from detect.errors import InputError, NotTelemetryError
@@ -121,6 +122,7 @@ def run(
                     _failed(f, r, e)
             hashes = [r.content_hash for r in reports if r.content_hash]
             seen = store.seen_hashes(hashes) if not settings.reprocess else set()
+            states = store.load_states() if engines.anomaly is not None else {}
         finally:
             store.close()
         timer.add("store", t)
@@ -166,6 +168,18 @@ def run(
             summary.finished_at = datetime.now(UTC)
             summary.seconds = dict(timer.seconds)
             summary.seconds["total"] = time.perf_counter() - start
+            anomaly = None
+            if engines.anomaly is not None:
+                t = time.perf_counter()
+                anomaly = engines.anomaly.finish(
+                    states, final=settings.close_windows, run_id=summary.run_id
+                )
+                timer.add("anomaly", t)
+                summary.seconds = dict(timer.seconds)
+                summary.seconds["total"] = time.perf_counter() - start
+                if anomaly.contributions.num_rows:
+                    contributions.append(anomaly.contributions)
+                summary.notes.append(_anomaly_note(anomaly))
             all_contrib = pa.concat_tables(contributions) if contributions else None
             summary.hits = (
                 int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
@@ -199,6 +213,7 @@ def run(
                     record, input_records, all_contrib if all_contrib is not None else [],
                     replace_inputs=settings.reprocess,
                     indicator_set=_indicator_set(engines),
+                    states=anomaly.states if anomaly is not None else (),
                 )
             finally:
                 store.close()
@@ -216,6 +231,19 @@ def run(
         if summary.alerts_at_fail_on and summary.exit_code == 0:
             summary.exit_code = 1
     return summary
+
+
+def _anomaly_note(anomaly: AnomalyResult) -> str:
+    by_detector: dict[str, int] = {}
+    for key in anomaly.findings.column("detector").to_pylist():
+        by_detector[key] = by_detector.get(key, 0) + 1
+    parts = [f"{k} {n}" for k, n in sorted(by_detector.items())]
+    rows = sum(r.state.num_rows for r in anomaly.states)
+    return (
+        f"anomaly findings: {anomaly.findings.num_rows}"
+        + (f" ({', '.join(parts)})" if parts else "")
+        + f"; detector state {rows:,} rows; {anomaly.late:,} late event(s) not folded in"
+    )
 
 
 def _index_hash(engines: EngineSet) -> str | None:
@@ -262,11 +290,13 @@ def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: Reje
     """One file through the pipeline; errors stop the file and drop its contributions."""
     contribs: list[pa.Table] = []
     start_offset = offset
+    mark = engines.anomaly.checkpoint() if engines.anomaly is not None else None
     try:
         for batch in iter_file_batches(f, r, settings, rejects, timer):
             t = time.perf_counter()
             hits = run_engines(engines, batch, 0)
             t = timer.add("match", t)
+            table = None
             if hits.num_rows:
                 local = hits.column("event_index")
                 table = with_context(hits, batch, engines, local)
@@ -276,11 +306,16 @@ def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: Reje
                         evidence_columns=[*EVIDENCE_COLUMNS, "field"],
                     )
                 )
-            timer.add("aggregate", t)
+            t = timer.add("aggregate", t)
+            if engines.anomaly is not None:
+                engines.anomaly.observe(batch, table)
+                timer.add("anomaly", t)
             offset += batch.num_rows
         r.status = "ok"
     except InputError as e:
         _failed(f, r, e)
+        if mark is not None:
+            engines.anomaly.rollback(mark)  # the file is not recorded: nor are its rows
         return [], start_offset + r.events
     if len(contribs) > 1:
         # an alert window spans batches: one contribution per (alert, input)

@@ -32,6 +32,9 @@ from detect.config import SEVERITIES
               "[default: local]")
 @click.option("--reprocess", is_flag=True, default=None,
               help="Process inputs again even when the database has seen their content.")
+@click.option("--close-windows", is_flag=True, default=None,
+              help="Score anomaly-detector windows still open at the end (a one-off run "
+                   "over old logs). Cron jobs leave it off: windows close as time passes.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES),
               help="Exit 1 when this run raises alerts at or above this severity.")
 @click.option("--alert-window", type=int, help="Seconds per alert window. [default: 3600]")
@@ -54,6 +57,7 @@ def command(ctx: click.Context, inputs: tuple[str, ...], **flags: object) -> int
       detect run data/samples
       detect run /var/log/zeek/2026-11-27 --db hub.duckdb --fail-on high
       detect run 'logs/**/*.json.gz' --organization org-de --log-format json
+      detect run old-logs/ --close-windows          # score every detector window now
     """
     from detect.metrics import write_run_metrics
     from detect.runner import run

@@ -150,12 +150,28 @@ CREATE INDEX indicator_suppressions_hash ON indicator_suppressions (index_hash);
 ALTER TABLE runs ADD COLUMN index_hash VARCHAR;
 """
 
+_ANOMALY_STATE = """
+CREATE TABLE anomaly_state (
+    detector     VARCHAR PRIMARY KEY,
+    state        BLOB NOT NULL,
+    state_rows   BIGINT NOT NULL,
+    state_bytes  BIGINT NOT NULL,
+    run_id       VARCHAR NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+ALTER TABLE runs ADD COLUMN state_rows BIGINT;
+ALTER TABLE runs ADD COLUMN state_bytes BIGINT;
+ALTER TABLE runs ADD COLUMN late_events BIGINT;
+ALTER TABLE runs ADD COLUMN detectors JSON;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_runs", _RUNS),
     Migration("0002_inputs", _INPUTS),
     Migration("0003_alerts", _ALERTS),
     Migration("0004_alert_contributions", _CONTRIBUTIONS),
     Migration("0005_indicator_sets", _INDICATOR_SETS),
+    Migration("0006_anomaly_state", _ANOMALY_STATE),
 )
 
 _CREATE_TABLE = """

@@ -189,6 +189,27 @@ class RunRecord:
     index_hash: str | None = None
 
 
+@dataclass(frozen=True)
+class StateRecord:
+    """A stateful detector's state after a run (Arrow, any schema) and what it noticed.
+
+    Stored as an Arrow IPC stream in ``anomaly_state``, one row per detector, replaced
+    in the run's transaction: a killed run leaves the previous state in place.
+    """
+
+    detector: str
+    state: pa.Table
+    late: int = 0
+    findings: int = 0
+
+
+def state_blob(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 @dataclass(frozen=True, kw_only=True)
 class IndicatorSetRecord:
     """The compiled indicator set a run matched with; stored once per distinct set.
@@ -396,6 +417,7 @@ class Store:
         *,
         replace_inputs: bool = False,
         indicator_set: IndicatorSetRecord | None = None,
+        states: Sequence[StateRecord] = (),
     ) -> CommitResult:
         """Write a whole run in one transaction: run row, inputs, contributions, alerts.
 
@@ -419,6 +441,8 @@ class Store:
                 result = self._write(con, record, inputs, replace_inputs=replace_inputs, t0=t0)
                 if indicator_set is not None:
                     self._write_indicator_set(con, indicator_set)
+                if states:
+                    self._write_states(con, record.run_id, states)
             con.commit()
         except duckdb.Error as e:
             con.rollback()
@@ -524,20 +548,26 @@ class Store:
             ],
         )
 
-    def _write_indicator_set(self, con: duckdb.DuckDBPyConnection,
-                             s: IndicatorSetRecord) -> None:
+    def _write_indicator_set(self, con: duckdb.DuckDBPyConnection, s: IndicatorSetRecord) -> None:
         """Record the indicator set and its suppressions, once per distinct set."""
-        known = con.execute("SELECT count(*) FROM indicator_sets WHERE index_hash = ?",
-                            [s.index_hash]).fetchall()
+        known = con.execute(
+            "SELECT count(*) FROM indicator_sets WHERE index_hash = ?", [s.index_hash]
+        ).fetchall()
         if known[0][0]:
             return
         removed = 0 if s.suppressed is None else s.suppressed.num_rows
         con.execute(
             "INSERT INTO indicator_sets (index_hash, built_at, feeds, indicators, by_type, "
             "suppressed, problems) VALUES (?, ?, ?::JSON, ?, ?::JSON, ?, ?::VARCHAR[])",
-            [s.index_hash, s.built_at, json.dumps(list(s.feeds), default=str, sort_keys=True),
-             s.indicators, json.dumps(dict(s.by_type), sort_keys=True), removed,
-             list(s.problems)],
+            [
+                s.index_hash,
+                s.built_at,
+                json.dumps(list(s.feeds), default=str, sort_keys=True),
+                s.indicators,
+                json.dumps(dict(s.by_type), sort_keys=True),
+                removed,
+                list(s.problems),
+            ],
         )
         if removed:
             table = s.suppressed
@@ -549,10 +579,48 @@ class Store:
             try:
                 con.execute(
                     "INSERT INTO indicator_suppressions SELECT ?, type, value, port, sources, "
-                    "list_name, list_entry, match FROM _detect_suppressed", [s.index_hash]
+                    "list_name, list_entry, match FROM _detect_suppressed",
+                    [s.index_hash],
                 )
             finally:
                 con.unregister("_detect_suppressed")
+
+    def _write_states(
+        self, con: duckdb.DuckDBPyConnection, run_id: str, states: Sequence[StateRecord]
+    ) -> None:
+        now = datetime.now(UTC)
+        rows = size = late = 0
+        detail = {}
+        for rec in states:
+            blob = state_blob(rec.state)
+            con.execute(
+                "INSERT OR REPLACE INTO anomaly_state (detector, state, state_rows, state_bytes, "
+                "run_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [rec.detector, blob, rec.state.num_rows, len(blob), run_id, now],
+            )
+            rows += rec.state.num_rows
+            size += len(blob)
+            late += rec.late
+            detail[rec.detector] = {
+                "state_rows": rec.state.num_rows,
+                "state_bytes": len(blob),
+                "late_events": rec.late,
+                "findings": rec.findings,
+            }
+        con.execute(
+            "UPDATE runs SET state_rows = ?, state_bytes = ?, late_events = ?, detectors = ?::JSON "
+            "WHERE run_id = ?",
+            [rows, size, late, json.dumps(detail, sort_keys=True), run_id],
+        )
+
+    def load_states(self) -> dict[str, pa.Table]:
+        """Every stored detector state, by detector key."""
+        out: dict[str, pa.Table] = {}
+        for name, blob in self.connection.execute(
+            "SELECT detector, state FROM anomaly_state"
+        ).fetchall():
+            out[name] = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+        return out
 
     def _write_run(
         self,

@@ -1,0 +1,214 @@
+"""The stateful detectors of a run: feed them batches, then turn findings into alerts.
+
+During a run every configured detector projects each canonical batch to its compact
+rows (``select``); detectors that look at hits (cross-organisation spread) also get
+each batch's hits in context. At the end the run loads each detector's state from the
+store, calls ``run`` once over this run's rows and that state, and commits findings
+(as alert contributions) and the new states in the run's one transaction, so a
+killed run changes neither alerts nor state.
+
+Memory: the selected rows of one run are kept until the end (a few narrow columns per
+event a detector cares about) plus each detector's state, bounded by its retention.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detect.alerts import CONTRIBUTION_SCHEMA, alert_id
+from detect.anomaly.base import FINDINGS_SCHEMA
+from detect.anomaly.config import DetectorConfig
+from detect.schema import CANONICAL_SCHEMA
+from detect.store.runstore import StateRecord
+
+KIND = "anomaly"
+
+
+@dataclass
+class _Slot:
+    config: DetectorConfig
+    detector: Any
+    parts: list[pa.Table] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class AnomalyResult:
+    """What the detectors produced for a run."""
+
+    contributions: pa.Table  # CONTRIBUTION_SCHEMA
+    states: list[StateRecord]
+    findings: pa.Table  # FINDINGS_SCHEMA plus a "detector" column
+    late: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class AnomalyEngine:
+    """The configured detectors of one run."""
+
+    def __init__(self, configs: Sequence[DetectorConfig]) -> None:
+        self.slots = [_Slot(c, c.build()) for c in configs]
+
+    @property
+    def keys(self) -> list[str]:
+        return [s.config.key for s in self.slots]
+
+    def observe(self, batch: pa.RecordBatch, hits: pa.Table | None = None) -> None:
+        """Keep each detector's compact rows of ``batch`` (and hits in context)."""
+        for slot in self.slots:
+            t = time.perf_counter()
+            rows = slot.detector.select(batch)
+            if rows.num_rows:
+                slot.parts.append(rows)
+            select_hits = getattr(slot.detector, "select_hits", None)
+            if select_hits is not None and hits is not None and hits.num_rows:
+                more = select_hits(hits)
+                if more.num_rows:
+                    slot.parts.append(more)
+            slot.seconds += time.perf_counter() - t
+
+    def checkpoint(self) -> list[int]:
+        """A mark to :meth:`rollback` to (a file that fails midway feeds no detector)."""
+        return [len(s.parts) for s in self.slots]
+
+    def rollback(self, mark: list[int]) -> None:
+        for slot, n in zip(self.slots, mark, strict=True):
+            del slot.parts[n:]
+
+    def finish(self, states: Mapping[str, pa.Table], *, final: bool, run_id: str) -> AnomalyResult:
+        """Run every detector over its rows and stored state; findings as contributions."""
+        findings: list[pa.Table] = []
+        records: list[StateRecord] = []
+        seconds: dict[str, float] = {}
+        late = 0
+        for slot in self.slots:
+            t = time.perf_counter()
+            rows = _concat(slot.parts, slot.detector)
+            out = slot.detector.run(rows, states.get(slot.config.key), final=final)
+            slot.parts.clear()
+            found = out.findings.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA)
+            findings.append(
+                found.append_column(
+                    "detector", pa.repeat(pa.scalar(slot.config.key), found.num_rows)
+                )
+            )
+            records.append(StateRecord(slot.config.key, out.state, out.late, found.num_rows))
+            late += out.late
+            seconds[slot.config.key] = slot.seconds + time.perf_counter() - t
+        table = (
+            pa.concat_tables(findings)
+            if findings
+            else FINDINGS_SCHEMA.append(pa.field("detector", pa.string())).empty_table()
+        )
+        return AnomalyResult(
+            contributions=findings_to_contributions(table, f"run:{run_id}"),
+            states=records,
+            findings=table,
+            late=late,
+            seconds=seconds,
+        )
+
+
+def _concat(parts: list[pa.Table], detector: Any) -> pa.Table:
+    if not parts:
+        return detector.select(_EMPTY_BATCH)
+    if len(parts) == 1:
+        return parts[0]
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+_EMPTY_BATCH = pa.RecordBatch.from_pylist([], schema=CANONICAL_SCHEMA)
+
+
+def findings_to_contributions(findings: pa.Table, input_hash: str) -> pa.Table:
+    """Findings as alert contributions of one pseudo-input (``run:<run id>``).
+
+    A finding is reported once, in the run where its window closed, so it belongs to
+    that run; its alert id is deterministic (rule, entity, window start) like every
+    alert's, so the same events give the same ids however they were split into runs.
+    """
+    n = findings.num_rows
+    if not n:
+        return CONTRIBUTION_SCHEMA.empty_table()
+    rule_ids = findings.column("rule_id").to_pylist()
+    entities = findings.column("entity").to_pylist()
+    starts = pc.cast(findings.column("window_start"), pa.int64()).to_pylist()
+    ids = [
+        alert_id(r, e, s // 1_000_000) for r, e, s in zip(rule_ids, entities, starts, strict=True)
+    ]
+    titles = [_title(r) for r in rule_ids]
+    evidence = [[e] for e in findings.column("evidence").to_pylist()]
+    return pa.table(
+        {
+            "alert_id": pa.array(ids, pa.string()),
+            "input_hash": pa.repeat(pa.scalar(input_hash), n),
+            "rule_id": findings.column("rule_id"),
+            "rule_kind": pa.repeat(pa.scalar(KIND), n),
+            "title": pa.array(titles, pa.string()),
+            "severity": findings.column("severity"),
+            "entity": findings.column("entity"),
+            "window_start": findings.column("window_start"),
+            "window_end": findings.column("window_end"),
+            "first_seen": findings.column("first_seen"),
+            "last_seen": findings.column("last_seen"),
+            "event_count": findings.column("event_count"),
+            "attack": pa.array(
+                [_ATTACK.get(_family(r), []) for r in rule_ids], pa.list_(pa.string())
+            ),
+            "author": pa.repeat(pa.scalar("detect project"), n),
+            "rule_references": pa.array(
+                [_REFERENCES.get(_family(r), []) for r in rule_ids], pa.list_(pa.string())
+            ),
+            "evidence": pa.array(evidence, pa.list_(pa.string())),
+        }
+    ).cast(CONTRIBUTION_SCHEMA)
+
+
+def _family(rule_id: str) -> str:
+    parts = rule_id.split(":")
+    return ":".join(parts[:2])
+
+
+_TITLES = {
+    "anomaly:beacon": "Beaconing (RITA beacon score)",
+    "anomaly:dns:tunnel": "DNS tunnelling: many distinct subdomains",
+    "anomaly:dns:dga": "DGA-like NXDOMAIN names",
+    "anomaly:dns:nxdomain": "Excessive NXDOMAIN answers",
+    "anomaly:dns:long-domain": "Long DNS label (Maltrail)",
+    "anomaly:scan:vertical": "Port scan (vertical)",
+    "anomaly:scan:horizontal": "Network sweep (horizontal scan)",
+    "anomaly:long-connection": "Long connection",
+    "anomaly:strobe": "Strobe: very many connections to one service",
+    "anomaly:volume:exfil": "Unusual outbound volume against the source's baseline",
+    "anomaly:first-seen:domain": "Destination domain first seen in the hub",
+    "anomaly:first-seen:ip": "Destination IP first seen in the hub",
+}
+_ATTACK = {
+    "anomaly:beacon": ["T1071"],
+    "anomaly:dns": ["T1071.004", "T1568.002"],
+    "anomaly:scan": ["T1046"],
+    "anomaly:long-connection": ["T1071"],
+    "anomaly:strobe": ["T1071"],
+    "anomaly:volume": ["T1048"],
+}
+_REFERENCES = {
+    "anomaly:beacon": ["https://github.com/activecm/rita"],
+    "anomaly:dns": ["https://github.com/stamparm/maltrail", "https://github.com/activecm/rita"],
+    "anomaly:scan": ["https://github.com/stamparm/maltrail"],
+    "anomaly:long-connection": ["https://github.com/activecm/rita"],
+    "anomaly:strobe": ["https://github.com/activecm/rita"],
+}
+
+
+def _title(rule_id: str) -> str:
+    if rule_id in _TITLES:
+        return _TITLES[rule_id]
+    if rule_id.startswith("anomaly:spread:"):
+        return f"Campaign across organisations ({rule_id.rsplit(':', 1)[-1]})"
+    return rule_id
