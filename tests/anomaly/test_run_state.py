@@ -1,0 +1,190 @@
+"""Detector state across ``detect run`` calls: split runs give the alerts of one run.
+
+The same generated events, cut in time order into any number of files processed by
+successive runs against one database (state carried in ``anomaly_state``), must give
+exactly the anomaly alerts of a single run over all of them. Also: a re-run adds
+nothing, state size and late events are recorded in ``runs``, and a run that fails
+at commit leaves state and alerts as they were.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import detect
+from detect.config import Settings
+from detect.runner import run
+from detect.schema import CANONICAL_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+    """Two days of generated telemetry with planted attacks, one table in time order."""
+    out = tmp_path_factory.mktemp("gen")
+    detect.generate(out, events=30_000, seed=5, days=2)
+    names = ("conn", "dns", "http", "tls", "files")
+    parts = [pq.read_table(out / f"{n}.parquet") for n in names if (out / f"{n}.parquet").exists()]
+    table = pa.concat_tables([p.cast(parts[0].schema) for p in parts])
+    return table.sort_by("@timestamp")
+
+
+def _settings(db: Path, *, close: bool) -> Settings:
+    return Settings(
+        db=db,
+        rules=(str(ROOT / "rules" / "anomaly"),),
+        indicators=(str(ROOT / "data" / "samples" / "indicators"),),
+        close_windows=close,
+        progress=False,
+        quiet=True,
+    )
+
+
+def _anomaly_alerts(db: Path) -> set[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT rule_id, entity, window_start, window_end, event_count, severity "
+            "FROM alerts WHERE rule_kind = 'anomaly'"
+        ).fetchall()
+    finally:
+        con.close()
+    return set(rows)
+
+
+def _write_pieces(table: pa.Table, cuts: list[int], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    bounds = [0, *sorted(set(cuts)), table.num_rows]
+    paths = []
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        if b <= a:
+            continue
+        path = folder / f"part-{i:03d}.parquet"
+        pq.write_table(table.slice(a, b - a), path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def one_run(events: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> set[tuple]:
+    folder = tmp_path_factory.mktemp("one")
+    [path] = _write_pieces(events, [], folder / "in")
+    db = folder / "one.duckdb"
+    summary = run([str(path)], _settings(db, close=True))
+    assert summary.exit_code == 0
+    alerts = _anomaly_alerts(db)
+    assert {a[0].split(":")[1] for a in alerts} >= {"beacon", "dns", "scan"}
+    return alerts
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_split_runs_equal_one_run(
+    events: pa.Table,
+    one_run: set[tuple],
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+) -> None:
+    k = data.draw(st.integers(min_value=1, max_value=4), label="cuts")
+    cuts = data.draw(st.lists(st.integers(1, events.num_rows - 1), min_size=k, max_size=k))
+    folder = tmp_path_factory.mktemp("split")
+    paths = _write_pieces(events, cuts, folder / "in")
+    db = folder / "split.duckdb"
+    for i, path in enumerate(paths):
+        last = i == len(paths) - 1
+        assert run([str(path)], _settings(db, close=last)).exit_code == 0
+    assert _anomaly_alerts(db) == one_run
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        late = con.execute("SELECT sum(late_events), min(state_rows) FROM runs").fetchone()
+    finally:
+        con.close()
+    assert late[0] == 0 and late[1] is not None
+
+
+def test_rerun_adds_nothing_and_state_is_recorded(events: pa.Table, tmp_path: Path) -> None:
+    paths = _write_pieces(events, [events.num_rows // 2], tmp_path / "in")
+    db = tmp_path / "x.duckdb"
+    run([str(paths[0])], _settings(db, close=False))
+    first = _anomaly_alerts(db)
+    again = run([str(paths[0])], _settings(db, close=False))
+    assert again.files[0].status == "unchanged"
+    assert _anomaly_alerts(db) == first
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT state_rows, state_bytes, detectors FROM runs").fetchall()
+        stored = con.execute("SELECT count(*) FROM anomaly_state").fetchone()[0]
+    finally:
+        con.close()
+    assert all(r[0] > 0 and r[1] > 0 and '"beacon"' in r[2] for r in rows)
+    assert stored == 5
+
+
+def test_late_events_are_counted_not_folded_in(events: pa.Table, tmp_path: Path) -> None:
+    half = events.num_rows // 2
+    early, later = events.slice(0, half), events.slice(half)
+    db = tmp_path / "late.duckdb"
+    (tmp_path / "in").mkdir()
+    pq.write_table(later, tmp_path / "in" / "later.parquet")
+    run([str(tmp_path / "in" / "later.parquet")], _settings(db, close=True))
+    pq.write_table(early, tmp_path / "in" / "early.parquet")
+    summary = run([str(tmp_path / "in" / "early.parquet")], _settings(db, close=True))
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        late = con.execute(
+            "SELECT late_events FROM runs WHERE run_id = ?", [summary.run_id]
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert late > 0
+    assert any("late event" in n for n in summary.notes)
+
+
+def test_failed_commit_leaves_state_as_it_was(
+    events: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detect.store import runstore
+
+    paths = _write_pieces(events, [events.num_rows // 2], tmp_path / "in")
+    db = tmp_path / "k.duckdb"
+    run([str(paths[0])], _settings(db, close=False))
+    con = duckdb.connect(str(db), read_only=True)
+    before = con.execute("SELECT detector, state FROM anomaly_state ORDER BY 1").fetchall()
+    con.close()
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise duckdb.IOException("disk gone")
+
+    monkeypatch.setattr(runstore.Store, "_write_states", boom)
+    with pytest.raises(Exception, match="nothing was written"):
+        run([str(paths[1])], _settings(db, close=True))
+    con = duckdb.connect(str(db), read_only=True)
+    after = con.execute("SELECT detector, state FROM anomaly_state ORDER BY 1").fetchall()
+    runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    con.close()
+    assert after == before and runs == 1
+
+
+def test_canonical_schema_pieces(events: pa.Table) -> None:
+    """The generated pieces are canonical tables (the reader maps them unchanged)."""
+    assert set(events.column_names) <= set(CANONICAL_SCHEMA.names)
+    assert pc.all(
+        pc.greater_equal(
+            events.column("@timestamp").slice(1),
+            events.column("@timestamp").slice(0, events.num_rows - 1),
+        )
+    )
