@@ -16,8 +16,12 @@ increase is ``z = inf``. A window that fires is kept out of the baseline. A sour
 for more than ``max_gap`` windows (default 720, 30 days) starts a fresh baseline, and its
 old one is dropped from the state.
 
+A window sending at least ``absolute_bytes`` (default 1 GB) fires whatever the baseline
+says, also before ``min_history`` (a new host uploading gigabytes is news), with score 0.6
+and ``reason: absolute_bytes`` in the evidence; ``None`` switches that off.
+
 Evidence: ``bytes``, ``mean``, ``std``, ``z``, ``history`` (windows in the baseline),
-``connections``. Score: RITA's bucketed score ``B(z; t, 1.5 t, 2.5 t, 5 t)`` with
+``connections``, ``reason``. Score: RITA's bucketed score ``B(z; t, 1.5 t, 2.5 t, 5 t)`` with
 ``t = z_threshold`` (0.2 .. 0.8); severity from the score as for long connections.
 
 **History the synthetic data needs.** ``detect.generate`` spans one day by default, so a
@@ -93,6 +97,7 @@ class VolumeParams:
     max_gap: int = 720
     lateness: float = 600.0
     datasets: tuple[str, ...] = ("conn", "flow")
+    absolute_bytes: int | None = 1_000_000_000
 
 
 class VolumeDetector:
@@ -220,6 +225,8 @@ class VolumeDetector:
         )
         z = e.z
         fire = (z >= p.z_threshold) & (x >= p.min_bytes)
+        if p.absolute_bytes is not None:
+            fire |= x >= p.absolute_bytes  # that much out is news with or without a baseline
         out = []
         if fire.any():
             # recompute the baseline each firing window was compared with (for evidence)
@@ -250,19 +257,25 @@ class VolumeDetector:
                 int(e.history[i]),
             )
             zi = float(e.z[i])
-            score = bucketed_score(
-                zi if math.isfinite(zi) else 1e300,
-                p.z_threshold,
-                1.5 * p.z_threshold,
-                2.5 * p.z_threshold,
-                5 * p.z_threshold,
-            )
+            by_baseline = not math.isnan(zi) and zi >= p.z_threshold
+            score = (
+                bucketed_score(
+                    zi if math.isfinite(zi) else 1e300,
+                    p.z_threshold,
+                    1.5 * p.z_threshold,
+                    2.5 * p.z_threshold,
+                    5 * p.z_threshold,
+                )
+                if by_baseline
+                else 0.6
+            )  # over absolute_bytes only: RITA "medium"
             ev = {
                 "source_ip": r["source.ip"],
                 "bytes": int(r["bytes"]),
                 "mean": round(mean, 3),
                 "std": round(std, 3),
-                "z": round(zi, 3) if math.isfinite(zi) else "inf",
+                "z": round(zi, 3) if math.isfinite(zi) else ("inf" if zi > 0 else None),
+                "reason": "baseline" if by_baseline else "absolute_bytes",
                 "history": hist,
                 "connections": int(r["count"]),
                 "window_s": p.window,
