@@ -111,6 +111,21 @@ def check_feeds(settings: Settings, report: ValidationReport) -> None:
     report.feed_problems.extend(index.problems)
 
 
+def check_detectors(settings: Settings, report: ValidationReport) -> None:
+    """Anomaly detector files (``anomaly/*.yml``): each problem with file, line and key."""
+    from detect.anomaly.config import detector_files, parse_detector_file
+    from detect.errors import ConfigError
+
+    for path in detector_files(settings.rules_or_default()):
+        report.rules_checked += 1
+        try:
+            parse_detector_file(path)
+        except ConfigError as e:
+            report.rule_problems.append(str(e))
+        else:
+            report.rules_ok += 1
+
+
 def validate(inputs: list[str], settings: Settings) -> ValidationReport:
     """Check ``inputs``, the configured rules and the configured feeds."""
     report = ValidationReport()
@@ -122,5 +137,6 @@ def validate(inputs: list[str], settings: Settings) -> ValidationReport:
     files = rule_files(settings.rules_or_default())
     check_rules(files, report)
     check_support(files, report, settings)
+    check_detectors(settings, report)
     check_feeds(settings, report)
     return report
