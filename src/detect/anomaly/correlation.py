@@ -522,7 +522,7 @@ class CorrelationDetector:
         self.lateness = float(lateness)
         self.max_sample = max_sample
         self.unsupported: list[UnsupportedRule] = []
-        self.plans: list[CorrelationPlan] = []
+        self._all: list[CorrelationPlan] = []  # every built plan; ``plans``: the runnable
         self.base_rule_ids: list[str] = []
         self._collection = SigmaCollection([r.rule for r in items], resolve_references=False)
         self._file = {id(r.rule): r.file for r in items}
@@ -530,17 +530,20 @@ class CorrelationDetector:
         self._base: dict[int, int] = {}  # id(SigmaRule) -> index in base_rule_ids
         self._base_rules: list[LoadedRule] = []
         self._plan_of: dict[int, int | None] = {}  # id(correlation) -> plan index (None: bad)
-        self._suppressed: set[int] = set()  # ids of rules referenced with generate false
         for r in items:
             if isinstance(r.rule, SigmaCorrelationRule):
                 self._plan(r.rule, ())
         self.engine = SigmaEngine(self._base_rules, placeholders=placeholders)
         self._drop_failed_bases()
         self.suppressed_base_rules: frozenset[str] = frozenset(
-            self._key[i] for i in self._suppressed if i in self._base
+            self.base_rule_ids[inp.base]
+            for p in self.plans
+            if not p.generate
+            for inp in p.inputs
+            if inp.base is not None
         )
         self.suppressed_correlations: frozenset[str] = frozenset(
-            p.rule_id for p in self.plans if not p.output
+            p.rule_id for p in self._all if not p.output
         )
         self._order = self._topo()
 
@@ -567,12 +570,12 @@ class CorrelationDetector:
             self.unsupported.append(UnsupportedRule(rid, self._file.get(key), reason))
             self._plan_of[key] = None
             return None
-        self.plans.append(plan)
-        idx = len(self.plans) - 1
+        self._all.append(plan)
+        idx = len(self._all) - 1
         self._plan_of[key] = idx
         for inp in plan.inputs:
             if inp.child is not None:
-                self.plans[inp.child].parents.append(idx)
+                self._all[inp.child].parents.append(idx)
         return idx
 
     def _lookup(self, ref: str) -> SigmaRule | SigmaCorrelationRule:
@@ -621,7 +624,7 @@ class CorrelationDetector:
                 if kind in _VALUE_TYPES:
                     msg = f"{rule.type} over correlation '{ref.reference}' (it has no fields)"
                     raise _UnsupportedError(msg)
-                inner = self.plans[child].group_by
+                inner = self._all[child].group_by
                 missing = [n for n in names if n not in inner]
                 if missing:
                     msg = (
@@ -640,10 +643,15 @@ class CorrelationDetector:
                 if value_field is not None:
                     vname = aliases.get(value_field, {}).get(id(target), value_field)
                     vcol = _canonical(vname, target)
-                inputs.append(_Input(ref.reference, self._base_index(target), None, cols, vcol))
-        if not rule.generate:
-            for ref in refs:
-                self._suppressed.add(id(self._lookup(ref.reference)))
+                inputs.append(
+                    _Input(
+                        ref.reference,
+                        self._base_index(target),
+                        None,
+                        group_cols=cols,
+                        value_col=vcol,
+                    )
+                )
         ops = np.array([OPS[c.op.name.lower()] for c in conds], np.int64)
         thr = np.array([float(c.count) for c in conds], np.float64)
         cond_text: dict[str, object] = {c.op.name.lower(): c.count for c in conds}
@@ -653,7 +661,7 @@ class CorrelationDetector:
             cond_text["percentile"] = conds[0].percentile
         lag = max(
             (
-                self.plans[i.child].timespan_us + self.plans[i.child].lag_us
+                self._all[i.child].timespan_us + self._all[i.child].lag_us
                 for i in inputs
                 if i.child is not None
             ),
@@ -692,7 +700,7 @@ class CorrelationDetector:
         """Correlations whose base rule the engine could not compile become unsupported."""
         why = {u.rule_id: u.reason for u in self.engine.unsupported}
         bad: set[int] = set()
-        for i, p in enumerate(self.plans):
+        for i, p in enumerate(self._all):
             for inp in p.inputs:
                 if inp.base is not None and self.base_rule_ids[inp.base] in why:
                     reason = f"base rule '{inp.ref}': {why[self.base_rule_ids[inp.base]]}"
@@ -702,16 +710,16 @@ class CorrelationDetector:
         changed = True
         while changed:  # a chain over a dropped correlation goes too
             changed = False
-            for i, p in enumerate(self.plans):
+            for i, p in enumerate(self._all):
                 if i not in bad and any(inp.child in bad for inp in p.inputs):
                     reason = "referenced correlation is not supported"
                     self.unsupported.append(UnsupportedRule(p.rule_id, p.file, reason))
                     bad.add(i)
                     changed = True
-        self._active = [i not in bad for i in range(len(self.plans))]
-        for i, p in enumerate(self.plans):
+        self._active = [i not in bad for i in range(len(self._all))]
+        for i, p in enumerate(self._all):
             p.output = self._active[i] and not any(
-                not self.plans[q].generate and self._active[q] for q in p.parents
+                not self._all[q].generate and self._active[q] for q in p.parents
             )
 
     def _topo(self) -> list[int]:
@@ -722,15 +730,20 @@ class CorrelationDetector:
             if i in seen:
                 return
             seen.add(i)
-            for inp in self.plans[i].inputs:
+            for inp in self._all[i].inputs:
                 if inp.child is not None:
                     visit(inp.child)
             order.append(i)
 
-        for i in range(len(self.plans)):
+        for i in range(len(self._all)):
             if self._active[i]:
                 visit(i)
         return order
+
+    @property
+    def plans(self) -> list[CorrelationPlan]:
+        """The correlations that run (the others are in ``unsupported``)."""
+        return [p for i, p in enumerate(self._all) if self._active[i]]
 
     @property
     def horizon_us(self) -> int:
@@ -741,7 +754,7 @@ class CorrelationDetector:
 
     def select(self, batch: pa.RecordBatch) -> pa.Table:
         """One row per (event, correlation input) matching a referenced base rule."""
-        if batch.num_rows == 0 or not self.plans or "@timestamp" not in batch.schema.names:
+        if batch.num_rows == 0 or not self._all or "@timestamp" not in batch.schema.names:
             return ROW_SCHEMA.empty_table()
         masks = self.engine.masks(batch)
         ts_ok = np.asarray(pc.is_valid(batch.column("@timestamp")).to_numpy(zero_copy_only=False))
@@ -749,7 +762,7 @@ class CorrelationDetector:
         ts_col = batch.column("@timestamp").cast(TS)
         parts: list[pa.Table] = []
         for ci in self._order:
-            p = self.plans[ci]
+            p = self._all[ci]
             taken = np.zeros(batch.num_rows, np.bool_)
             for slot, inp in enumerate(p.inputs):
                 if inp.base is None:
@@ -843,7 +856,7 @@ class CorrelationDetector:
         kept: list[pa.Table] = []
         if wm is not None:
             for ci in self._order:
-                p = self.plans[ci]
+                p = self._all[ci]
                 sel = np.flatnonzero(corr_col == ci)
                 part = table.take(pa.array(sel)) if sel.size else ROW_SCHEMA.empty_table()
                 part = self._with_derived(ci, part, derived)
@@ -874,13 +887,13 @@ class CorrelationDetector:
         self, ci: int, part: pa.Table, derived: dict[int, list[tuple[str, int]]]
     ) -> pa.Table:
         """Append the inner correlations' events (rule = null) to a correlation's rows."""
-        p = self.plans[ci]
+        p = self._all[ci]
         extra: list[tuple[int, int, str]] = []
         for slot, inp in enumerate(p.inputs):
             if inp.child is None:
                 continue
             for gr, t in derived.get(inp.child, ()):
-                vals = gr.split(SEP) if self.plans[inp.child].group_by else []
+                vals = gr.split(SEP) if self._all[inp.child].group_by else []
                 extra.append((t, slot, SEP.join(vals[k] for k in inp.group_pick)))
         if not extra:
             return part
@@ -908,7 +921,7 @@ class CorrelationDetector:
         findings: list[dict[str, object]],
     ) -> list[tuple[str, int]]:
         """Run the episode kernel for one correlation; findings appended, its events returned."""
-        p = self.plans[ci]
+        p = self._all[ci]
         if part.num_rows == 0:
             return []
         gcol = part.column("group").combine_chunks()
@@ -1034,7 +1047,7 @@ class CorrelationDetector:
             u_rows = [
                 (c, gr, t)
                 for (c, gr), t in until.items()
-                if t > wm - self.plans[c].lag_us - self.plans[c].timespan_us
+                if t > wm - self._all[c].lag_us - self._all[c].timespan_us
             ]
             if u_rows:
                 parts[2] = pa.table(
@@ -1046,10 +1059,10 @@ class CorrelationDetector:
                 )
             d_rows = []
             for c, evs in derived.items():
-                parents = self.plans[c].parents
+                parents = self._all[c].parents
                 if not parents:
                     continue
-                lo = min(wm - self.plans[q].lag_us - self.plans[q].timespan_us for q in parents)
+                lo = min(wm - self._all[q].lag_us - self._all[q].timespan_us for q in parents)
                 d_rows += [(c, gr, t) for gr, t in evs if t > lo]
             if d_rows:
                 parts[3] = pa.table(
