@@ -32,8 +32,12 @@ def rule_files(specs: tuple[str, ...]) -> list[Path]:
     for spec in specs:
         p = Path(spec)
         if p.is_dir():
-            found.extend(q for q in sorted(p.rglob("*")) if q.suffix in RULE_SUFFIXES
-                         and not set(q.relative_to(p).parts[:-1]) & NOT_SIGMA_DIRS)
+            found.extend(
+                q
+                for q in sorted(p.rglob("*"))
+                if q.suffix in RULE_SUFFIXES
+                and not set(q.relative_to(p).parts[:-1]) & NOT_SIGMA_DIRS
+            )
     return sorted(set(found))
 
 
@@ -100,6 +104,9 @@ def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> Non
         cache_dir=settings.cache_dir_or_default(),
     )
     engines.compile_seconds += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _add_correlations(engines, engine, rules, settings)
+    engines.compile_seconds += time.perf_counter() - t0
     if engine.plans:
         engines.engines = [*engines.engines, engine]
     engines.notes.append(
@@ -113,6 +120,63 @@ def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> Non
         engines.problems.append(str(error))
 
 
+def correlations(sigma: object, rules: list[Path], placeholders: dict | None = None) -> object:
+    """The Sigma correlation rules among ``rules`` as a detector (None when there are none).
+
+    Correlations the detector runs leave the Sigma engine's unsupported list (their
+    reasons, if any, replace them); base rules of ``generate: false`` correlations are
+    silenced in ``sigma`` (the correlation evaluates them itself).
+    """
+    if not any("SigmaCorrelationRule" in u.reason for u in sigma.unsupported):  # type: ignore[attr-defined]
+        return None
+    from detect.anomaly.correlation import CorrelationDetector, parse_correlation_rules
+
+    loaded, _ = parse_correlation_rules(rules)
+    detector = CorrelationDetector(loaded, placeholders=placeholders)
+    handled = {p.rule_id for p in detector.plans} | {u.rule_id for u in detector.unsupported}
+    sigma.unsupported = [  # type: ignore[attr-defined]
+        u
+        for u in sigma.unsupported  # type: ignore[attr-defined]
+        if not ("SigmaCorrelationRule" in u.reason and u.rule_id in handled)
+    ] + list(detector.unsupported)
+    sigma.silence(detector.suppressed_base_rules)  # type: ignore[attr-defined]
+    detector.loaded = loaded
+    return detector
+
+
+def _add_correlations(
+    engines: EngineSet, sigma: object, rules: list[Path], settings: Settings
+) -> None:
+    """Sigma correlation rules run as a stateful detector beside the anomaly ones."""
+    from detect.anomaly.engine import AnomalyEngine, FindingInfo
+    from detect.sigma.engine import rule_info
+
+    detector = correlations(sigma, rules, load_placeholders(settings.placeholders))
+    if detector is None or not detector.plans:
+        return
+    by_id = {}
+    for item in detector.loaded:
+        rule = item.rule
+        rid = str(getattr(rule, "id", None) or getattr(rule, "name", None) or "")
+        if rid and hasattr(rule, "title"):
+            info = rule_info(rule, rid) if hasattr(rule, "tags") else None
+            by_id[rid] = FindingInfo(
+                rule.title,
+                info.attack if info else (),
+                info.author if info else None,
+                info.references if info else (),
+            )
+    if engines.anomaly is None:
+        engines.anomaly = AnomalyEngine()
+    engines.anomaly.add(
+        "correlation",
+        detector,
+        kind="correlation",
+        info={p.rule_id: by_id.get(p.rule_id, FindingInfo(p.title)) for p in detector.plans},
+    )
+    engines.notes.append(f"{len(detector.plans)} Sigma correlation rule(s)")
+
+
 def _add_anomaly(engines: EngineSet, settings: Settings) -> None:
     """The statistical detectors configured under the rules paths (``anomaly/*.yml``)."""
     from detect.anomaly.config import load_detector_configs
@@ -122,7 +186,12 @@ def _add_anomaly(engines: EngineSet, settings: Settings) -> None:
         return
     from detect.anomaly.engine import AnomalyEngine
 
-    engines.anomaly = AnomalyEngine(configs)
+    anomaly = AnomalyEngine(configs)
+    if engines.anomaly is not None:  # correlations came first
+        for slot in engines.anomaly.slots:
+            anomaly.slots.append(slot)
+        anomaly.info.update(engines.anomaly.info)
+    engines.anomaly = anomaly
     engines.notes.append(
         f"{len(configs)} anomaly detector(s): {', '.join(c.key for c in configs)}"
         + ("; open windows closed at the end" if settings.close_windows else "")
@@ -136,9 +205,10 @@ def _add_indicators(engines: EngineSet, settings: Settings) -> None:
     engines.compile_seconds += index.seconds
     engines.indicator_index = index
     if index.indicators.num_rows:
-        engines.engines = [*engines.engines,
-                           IndicatorEngine(index, retro_hunt=settings.retro_hunt,
-                                           threads=settings.threads)]
+        engines.engines = [
+            *engines.engines,
+            IndicatorEngine(index, retro_hunt=settings.retro_hunt, threads=settings.threads),
+        ]
     how = "from cache" if index.from_cache else "built"
     engines.notes.append(
         f"{index.indicators.num_rows:,} indicators ({index.suppressed.num_rows:,} suppressed by "
@@ -149,6 +219,7 @@ def _add_indicators(engines: EngineSet, settings: Settings) -> None:
         more = len(index.problems) - len(shown)
         engines.problems.append(
             f"{len(index.problems):,} feed entries could not be used (see 'detect indicators "
-            "validate')" + (f"; first: {shown[0]}" if shown else "") + (
-                f" (and {more:,} more)" if more > 0 else "")
+            "validate')"
+            + (f"; first: {shown[0]}" if shown else "")
+            + (f" (and {more:,} more)" if more > 0 else "")
         )

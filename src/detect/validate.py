@@ -84,13 +84,16 @@ def check_support(paths: list[Path], report: ValidationReport, settings: Setting
     """Rules that parse but use a feature the engine does not support yet (skipped in runs)."""
     if not paths:
         return
-    from detect.engines import load_placeholders
+    from detect.engines import correlations, load_placeholders
     from detect.sigma import load_sigma
 
-    engine = load_sigma(paths, placeholders=load_placeholders(settings.placeholders))
+    placeholders = load_placeholders(settings.placeholders)
+    engine = load_sigma(paths, placeholders=placeholders)
+    correlations(engine, paths, placeholders)
     for u in engine.unsupported:
-        report.rules_unsupported.append(f"{u.file}: rule {u.rule_id}: not supported yet: "
-                                        f"{u.reason} (skipped when detecting)")
+        report.rules_unsupported.append(
+            f"{u.file}: rule {u.rule_id}: not supported yet: {u.reason} (skipped when detecting)"
+        )
 
 
 def check_feeds(settings: Settings, report: ValidationReport) -> None:

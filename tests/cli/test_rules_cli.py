@@ -173,8 +173,7 @@ filter:
     assert run("rules", "list", "--rules", str(tmp_path), "-f", "json") == 0
     rows = {r["title"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["Suspicious Download"]["supported"] == "yes"
-    assert rows["Many Downloads"]["supported"] == "no"
-    assert "not supported yet" in rows["Many Downloads"]["why"]
+    assert rows["Many Downloads"]["supported"] == "yes"  # runs as a correlation detector
     assert rows["Not From The Mirror"]["supported"] == "yes"  # a filter, applied to its rule
 
 

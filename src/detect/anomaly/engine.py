@@ -32,10 +32,21 @@ KIND = "anomaly"
 
 @dataclass
 class _Slot:
-    config: DetectorConfig
+    key: str  # state key
     detector: Any
+    kind: str = KIND  # rule_kind of its alerts: anomaly, or correlation
     parts: list[pa.Table] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FindingInfo:
+    """What an alert shows about a finding's rule (title, ATT&CK, author, references)."""
+
+    title: str
+    attack: tuple[str, ...] = ()
+    author: str | None = "detect project"
+    references: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,12 +63,18 @@ class AnomalyResult:
 class AnomalyEngine:
     """The configured detectors of one run."""
 
-    def __init__(self, configs: Sequence[DetectorConfig]) -> None:
-        self.slots = [_Slot(c, c.build()) for c in configs]
+    def __init__(self, configs: Sequence[DetectorConfig] = ()) -> None:
+        self.slots = [_Slot(c.key, c.build()) for c in configs]
+        self.info: dict[str, FindingInfo] = {}  # rule id -> alert metadata, beyond built-ins
+
+    def add(self, key: str, detector: Any, *, kind: str, info: Mapping[str, FindingInfo]) -> None:
+        """Another detector (Sigma correlations), its alerts of ``kind``."""
+        self.slots.append(_Slot(key, detector, kind))
+        self.info.update(info)
 
     @property
     def keys(self) -> list[str]:
-        return [s.config.key for s in self.slots]
+        return [s.key for s in self.slots]
 
     def observe(self, batch: pa.RecordBatch, hits: pa.Table | None = None) -> None:
         """Keep each detector's compact rows of ``batch`` (and hits in context)."""
@@ -90,24 +107,25 @@ class AnomalyEngine:
         for slot in self.slots:
             t = time.perf_counter()
             rows = _concat(slot.parts, slot.detector)
-            out = slot.detector.run(rows, states.get(slot.config.key), final=final)
+            out = slot.detector.run(rows, states.get(slot.key), final=final)
             slot.parts.clear()
             found = out.findings.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA)
-            findings.append(
-                found.append_column(
-                    "detector", pa.repeat(pa.scalar(slot.config.key), found.num_rows)
-                )
-            )
-            records.append(StateRecord(slot.config.key, out.state, out.late, found.num_rows))
+            found = found.append_column(
+                "detector", pa.repeat(pa.scalar(slot.key), found.num_rows)
+            ).append_column("rule_kind", pa.repeat(pa.scalar(slot.kind), found.num_rows))
+            findings.append(found)
+            records.append(StateRecord(slot.key, out.state, out.late, found.num_rows))
             late += out.late
-            seconds[slot.config.key] = slot.seconds + time.perf_counter() - t
+            seconds[slot.key] = slot.seconds + time.perf_counter() - t
         table = (
             pa.concat_tables(findings)
             if findings
-            else FINDINGS_SCHEMA.append(pa.field("detector", pa.string())).empty_table()
+            else FINDINGS_SCHEMA.append(pa.field("detector", pa.string()))
+            .append(pa.field("rule_kind", pa.string()))
+            .empty_table()
         )
         return AnomalyResult(
-            contributions=findings_to_contributions(table, f"run:{run_id}"),
+            contributions=findings_to_contributions(table, f"run:{run_id}", self.info),
             states=records,
             findings=table,
             late=late,
@@ -126,7 +144,9 @@ def _concat(parts: list[pa.Table], detector: Any) -> pa.Table:
 _EMPTY_BATCH = pa.RecordBatch.from_pylist([], schema=CANONICAL_SCHEMA)
 
 
-def findings_to_contributions(findings: pa.Table, input_hash: str) -> pa.Table:
+def findings_to_contributions(
+    findings: pa.Table, input_hash: str, info: Mapping[str, FindingInfo] | None = None
+) -> pa.Table:
     """Findings as alert contributions of one pseudo-input (``run:<run id>``).
 
     A finding is reported once, in the run where its window closed, so it belongs to
@@ -142,15 +162,21 @@ def findings_to_contributions(findings: pa.Table, input_hash: str) -> pa.Table:
     ids = [
         alert_id(r, e, s // 1_000_000) for r, e, s in zip(rule_ids, entities, starts, strict=True)
     ]
-    titles = [_title(r) for r in rule_ids]
+    info = info or {}
+    meta = [info.get(r) or _builtin(r) for r in rule_ids]
     evidence = [[e] for e in findings.column("evidence").to_pylist()]
+    kinds = (
+        findings.column("rule_kind")
+        if "rule_kind" in findings.column_names
+        else pa.repeat(pa.scalar(KIND), n)
+    )
     return pa.table(
         {
             "alert_id": pa.array(ids, pa.string()),
             "input_hash": pa.repeat(pa.scalar(input_hash), n),
             "rule_id": findings.column("rule_id"),
-            "rule_kind": pa.repeat(pa.scalar(KIND), n),
-            "title": pa.array(titles, pa.string()),
+            "rule_kind": kinds,
+            "title": pa.array([m.title for m in meta], pa.string()),
             "severity": findings.column("severity"),
             "entity": findings.column("entity"),
             "window_start": findings.column("window_start"),
@@ -158,13 +184,9 @@ def findings_to_contributions(findings: pa.Table, input_hash: str) -> pa.Table:
             "first_seen": findings.column("first_seen"),
             "last_seen": findings.column("last_seen"),
             "event_count": findings.column("event_count"),
-            "attack": pa.array(
-                [_ATTACK.get(_family(r), []) for r in rule_ids], pa.list_(pa.string())
-            ),
-            "author": pa.repeat(pa.scalar("detect project"), n),
-            "rule_references": pa.array(
-                [_REFERENCES.get(_family(r), []) for r in rule_ids], pa.list_(pa.string())
-            ),
+            "attack": pa.array([list(m.attack) for m in meta], pa.list_(pa.string())),
+            "author": pa.array([m.author for m in meta], pa.string()),
+            "rule_references": pa.array([list(m.references) for m in meta], pa.list_(pa.string())),
             "evidence": pa.array(evidence, pa.list_(pa.string())),
         }
     ).cast(CONTRIBUTION_SCHEMA)
@@ -206,9 +228,15 @@ _REFERENCES = {
 }
 
 
-def _title(rule_id: str) -> str:
+def _builtin(rule_id: str) -> FindingInfo:
+    """Alert metadata of the built-in detectors' rule ids."""
+    family = _family(rule_id)
     if rule_id in _TITLES:
-        return _TITLES[rule_id]
-    if rule_id.startswith("anomaly:spread:"):
-        return f"Campaign across organisations ({rule_id.rsplit(':', 1)[-1]})"
-    return rule_id
+        title = _TITLES[rule_id]
+    elif rule_id.startswith("anomaly:spread:"):
+        title = f"Campaign across organisations ({rule_id.rsplit(':', 1)[-1]})"
+    else:
+        title = rule_id
+    return FindingInfo(
+        title, tuple(_ATTACK.get(family, ())), "detect project", tuple(_REFERENCES.get(family, ()))
+    )

@@ -54,13 +54,14 @@ def _enum_name(value: object) -> str:
 
 def catalogue(specs: tuple[str, ...]) -> list[dict[str, str]]:
     """One row per rule under ``specs`` (and per file or rule that did not parse)."""
-    from detect.engines import rule_files
+    from detect.engines import correlations, rule_files
     from detect.sigma import SigmaEngine, parse_rules
     from detect.sigma.engine import _rule_id
 
     files = rule_files(specs)
     loaded, errors = parse_rules(files)
     engine = SigmaEngine(loaded)
+    correlations(engine, files)  # correlation rules run as a detector: reasons of their own
     reasons = {(u.rule_id, u.file): u.reason for u in engine.unsupported}
     rows = []
     for index, item in enumerate(loaded):

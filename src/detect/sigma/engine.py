@@ -285,6 +285,14 @@ class SigmaEngine:
             self._executor = Executor(self.leaves)
         return self._executor
 
+    def silence(self, rule_ids: Iterable[str]) -> None:
+        """Stop emitting hits of ``rule_ids`` (base rules of ``generate: false``
+        correlations: the correlation evaluates them itself)."""
+        silent = set(rule_ids)
+        if silent:
+            self.plans = [p for p in self.plans if p.rule_id not in silent]
+            self.silenced = sorted(silent | set(getattr(self, "silenced", ())))
+
     @property
     def rule_ids(self) -> list[str]:
         return [p.rule_id for p in self.plans]
