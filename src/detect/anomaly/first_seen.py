@@ -422,7 +422,6 @@ class FirstSeenDetector:
         """Findings for the windows that close in this run; see the module docstring."""
         p = self.params
         W = int(p.window * US)
-        L = int(p.lookback_days * DAY_US)
         rows = rows.select(DEST_SCHEMA.names).cast(DEST_SCHEMA)
         keep = pc.and_(pc.is_valid(rows.column("@timestamp")), pc.is_valid(rows.column("value")))
         keep = pc.and_(keep, pc.is_in(rows.column("type"), value_set=pa.array(list(p.types))))
@@ -527,18 +526,20 @@ class FirstSeenDetector:
         srcs = sub.column("source.ip").to_pylist()
         types = sub.column("type").to_pylist()
         values = sub.column("value").to_pylist()
-        sub_first = _np(sub.column("first"))
+        sub_first = _np(sub.column("first")).tolist()
         out = []
         a = 0
         for j, gi in enumerate(fi.tolist()):
             b = a + int(lens[j])
             sl = slice(a, b)
-            byfirst = np.argsort(sub_first[sl], kind="stable") + a
-            pairs = list(dict.fromkeys((orgs[i], srcs[i]) for i in byfirst.tolist()))
-            listed = [f"{o}/{s}" if o is not None else s for o, s in pairs if s is not None][
-                : p.max_sources
-            ]
-            n_pairs = sum(1 for _, s in pairs if s is not None)
+            # earliest first; ties by (organisation, source) so ids never decide
+            byfirst = sorted(
+                range(a, b), key=lambda i: (sub_first[i], orgs[i] or "", srcs[i] or "")
+            )
+            pairs = list(dict.fromkeys((orgs[i], srcs[i]) for i in byfirst))
+            with_src = [(o, s) for o, s in pairs if s is not None]
+            listed = [s if o is None else f"{o}/{s}" for o, s in with_src[: p.max_sources]]
+            n_pairs = len(with_src)
             ev = {
                 "type": types[a],
                 "value": values[a],
