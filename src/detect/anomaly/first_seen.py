@@ -90,6 +90,7 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.kernels.ip_set import as_lanes
 from detect.kernels.window_agg import group_ts_order
 from detect.schema import REGISTERED_DOMAIN_COLUMNS
 
@@ -153,23 +154,26 @@ def public_ip_mask(values: np.ndarray) -> np.ndarray:
     b = np.asarray(values, dtype=np.uint8)
     if b.shape[0] == 0:
         return np.zeros(0, np.bool_)
-    v4 = (b[:, :10] == 0).all(axis=1) & (b[:, 10] == 0xFF) & (b[:, 11] == 0xFF)
-    a, o = b[:, 12], b[:, 13]
+    lanes = as_lanes(b)  # bytes 0-7 and 8-15 as native (little-endian) uint64
+    lo, hi = lanes[:, 0], lanes[:, 1]
+    u = np.uint64
+    v4 = (lo == 0) & ((hi & u(0xFFFFFFFF)) == u(0xFFFF0000))
+    a, o = (hi >> u(32)) & u(0xFF), (hi >> u(40)) & u(0xFF)
     v4_priv = (
         (a == 0)
         | (a == 10)
         | (a == 127)
         | (a >= 224)
-        | ((a == 100) & ((o & 0xC0) == 64))
+        | ((a == 100) & ((o & u(0xC0)) == 64))
         | ((a == 169) & (o == 254))
-        | ((a == 172) & ((o & 0xF0) == 16))
+        | ((a == 172) & ((o & u(0xF0)) == 16))
         | ((a == 192) & (o == 168))
     )
-    h = b[:, 0]
+    h, h1 = lo & u(0xFF), (lo >> u(8)) & u(0xFF)
     v6_priv = (
-        ((b[:, :15] == 0).all(axis=1) & (b[:, 15] <= 1))
-        | ((h == 0xFE) & ((b[:, 1] & 0xC0) == 0x80))
-        | ((h & 0xFE) == 0xFC)
+        ((lo == 0) & ((hi & u(0x00FFFFFFFFFFFFFF)) == 0) & ((hi >> u(56)) <= 1))
+        | ((h == 0xFE) & ((h1 & u(0xC0)) == 0x80))
+        | ((h & u(0xFE)) == 0xFC)
         | (h == 0xFF)
     )
     return np.where(v4, ~v4_priv, ~v6_priv)
@@ -201,7 +205,14 @@ class IgnoreList:
         if not self.domains or n == 0:
             return np.zeros(n, np.bool_)
         enc = pc.dictionary_encode(values)
+        idx = enc.indices.to_numpy(zero_copy_only=False)
         cur = enc.dictionary
+        if len(self.domains) <= 64:  # a few suffix tests over the distinct values
+            hit = np.zeros(len(cur), np.bool_)
+            for d in self.domains:
+                m = pc.or_(pc.equal(cur, d), pc.ends_with(cur, "." + d))
+                hit |= np.asarray(pc.fill_null(m, False).to_numpy(zero_copy_only=False), bool)
+            return hit[idx]
         vset = pa.array(sorted(self.domains), pa.string())
         hit = np.asarray(pc.is_in(cur, value_set=vset).to_numpy(zero_copy_only=False), bool)
         for _ in range(16):  # strip one leading label at a time
@@ -210,7 +221,6 @@ class IgnoreList:
             if not pc.any(live).as_py():
                 break
             hit |= np.asarray(pc.is_in(cur, value_set=vset).to_numpy(zero_copy_only=False), bool)
-        idx = enc.indices.to_numpy(zero_copy_only=False)
         return hit[idx]
 
     def ip_mask(self, values: np.ndarray, validity: np.ndarray) -> np.ndarray:
@@ -247,6 +257,24 @@ def _string(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
     return col.cast(pa.string())
 
 
+def _taken_string(batch: pa.RecordBatch | pa.Table, name: str, take: pa.Array) -> pa.Array:
+    """Rows ``take`` of column ``name`` as plain strings (taken first, decoded after)."""
+    if name not in batch.schema.names:
+        return pa.nulls(len(take), pa.string())
+    col = batch.column(name)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    col = col.take(take)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col.cast(pa.string())
+
+
+def const_strings(value: str, n: int) -> pa.Array:
+    """``n`` copies of ``value`` as a string array (built in Arrow, not from objects)."""
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, np.int32)))
+
+
 def _filled(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array | None:
     """Column ``name`` when present with at least one value."""
     if name not in batch.schema.names:
@@ -276,7 +304,6 @@ def destination_values(
         ts = ts.combine_chunks()
     ts = ts.cast(TS)
     ts_ok = np.asarray(pc.is_valid(ts).to_numpy(zero_copy_only=False), bool)
-    org, src = _string(batch, "organization.name"), _string(batch, "source.ip")
     parts: list[pa.Table] = []
 
     def part(idx: np.ndarray, typ: str, values: pa.Array) -> None:
@@ -286,9 +313,9 @@ def destination_values(
                 pa.Table.from_arrays(
                     [
                         ts.take(take),
-                        org.take(take),
-                        src.take(take),
-                        pa.array(np.full(idx.size, typ, object), pa.string()),
+                        _taken_string(batch, "organization.name", take),
+                        _taken_string(batch, "source.ip", take),
+                        const_strings(typ, idx.size),
                         values,
                     ],
                     schema=DEST_SCHEMA,
@@ -331,25 +358,62 @@ def destination_values(
 # --------------------------------------------------------------------------- tuples
 
 
+def column_codes(parts: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, int]:
+    """Dictionary codes of the concatenation of ``parts`` (one hash pass, no copy of the
+    values; null has its own code), and the number of codes."""
+    chunks: list[pa.Array] = []
+    for p in parts:
+        chunks.extend(p.chunks if isinstance(p, pa.ChunkedArray) else [p])
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
+        return np.zeros(0, np.int64), 1
+    chunks = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in chunks]
+    typ = chunks[0].type
+    enc = pc.dictionary_encode(
+        pa.chunked_array([c.cast(typ) for c in chunks], typ), null_encoding="encode"
+    )
+    codes = np.concatenate(
+        [c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in enc.chunks]
+    )
+    return codes, max(1, *(len(c.dictionary) for c in enc.chunks))
+
+
+def _densify(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    enc = pc.dictionary_encode(pa.array(ids, pa.int64()))
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
+
+
+def combine_codes(parts: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    """Mixed-radix combination of per-column codes into one non-negative ``int64`` key
+    (exact; re-densified when the radix would pass 2**62), and its radix."""
+    acc, radix = parts[0]
+    for codes, n in parts[1:]:
+        if radix * n >= 1 << 62:
+            acc, radix = _densify(acc)
+        acc = acc * n + codes
+        radix *= n
+    return acc, radix
+
+
 def merge_tuples(
-    keys: list[pa.Array | pa.ChunkedArray],
+    ids: np.ndarray,
     first: np.ndarray,
     last: np.ndarray,
     count: np.ndarray,
     width: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge rows equal on ``keys`` within one fixed window (of ``first``).
+    """Merge rows with equal key ``ids`` (non-negative ``int64``) within one fixed window.
 
-    Returns ``(rep, first, last, count)`` per (key, window), sorted by (key id, window):
-    ``rep`` is a row index carrying the key, ``first`` the min, ``last`` the max, ``count``
-    the sum. Raw events are rows with ``first = last = ts`` and ``count = 1``; state
-    aggregates merge with them unchanged (they never straddle a window).
+    The window is ``first // width``. Returns ``(rep, first, last, count)`` per (key,
+    window), sorted by (key, window): ``rep`` is a row index carrying the key, ``first``
+    the min, ``last`` the max, ``count`` the sum. Raw events are rows with ``first = last =
+    ts`` and ``count = 1``; state aggregates merge with them unchanged (they never straddle
+    a window).
     """
     first = np.ascontiguousarray(first, np.int64)
     if first.size == 0:
         z = np.zeros(0, np.int64)
         return z, z, z, z
-    ids = encode_keys(keys).ids
     win = first // width
     order = group_ts_order(ids, win)
     ids_s, win_s = ids[order], win[order]
@@ -358,6 +422,33 @@ def merge_tuples(
     la = np.maximum.reduceat(np.asarray(last, np.int64)[order], starts)
     c = np.add.reduceat(np.asarray(count, np.int64)[order], starts)
     return order[starts], f, la, c
+
+
+def fold_rows(
+    rows: pa.Table, ts: np.ndarray, pending: pa.Table | None, keys: list[str], width: int
+) -> tuple[pa.Table, dict[str, tuple[np.ndarray, int]]]:
+    """This run's rows folded into the state's open-window aggregates.
+
+    Returns the merged aggregates (``keys`` + ``first``, ``last``, ``count``, sorted by key
+    and window) and each key column's codes for the merged rows (per-column code counts).
+    """
+    olds = [pending] if pending is not None else []
+    codes = {k: column_codes([*(t.column(k) for t in olds), rows.column(k)]) for k in keys}
+    ids, _ = combine_codes([codes[k] for k in keys])
+    first = np.concatenate([*(_np(t.column("first")) for t in olds), ts])
+    last = np.concatenate([*(_np(t.column("last")) for t in olds), ts])
+    count = np.concatenate([*(_np(t.column("count")) for t in olds), np.ones(ts.size, np.int64)])
+    rep, f, la, c = merge_tuples(ids, first, last, count, width)
+    take = pa.array(rep, pa.int64())
+    cols = {}
+    for k in keys:
+        chunks = [*(t.column(k) for t in olds), rows.column(k)]
+        arrs = [
+            a for ch in chunks for a in (ch.chunks if isinstance(ch, pa.ChunkedArray) else [ch])
+        ]
+        cols[k] = pa.chunked_array(arrs, pa.string()).take(take)
+    merged = pa.table({**cols, "first": f, "last": la, "count": c})
+    return merged, {k: (codes[k][0][rep], codes[k][1]) for k in keys}
 
 
 def _concat(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
@@ -444,23 +535,8 @@ class FirstSeenDetector:
 
         # fold this run's rows into the open-window aggregates
         key_names = ["type", "value", "organization.name", "source.ip"]
-        olds = [pend] if pend is not None else []
-        keys = [_concat([*(t.column(k) for t in olds), rows.column(k)]) for k in key_names]
-        first = np.concatenate([*(_np(t.column("first")) for t in olds), ts])
-        last = np.concatenate([*(_np(t.column("last")) for t in olds), ts])
-        count = np.concatenate(
-            [*(_np(t.column("count")) for t in olds), np.ones(ts.size, np.int64)]
-        )
-        rep, f, la, c = merge_tuples(keys, first, last, count, W)
-        rep_a = pa.array(rep, pa.int64())
-        tup = pa.table(
-            {
-                **{k: keys[i].take(rep_a) for i, k in enumerate(key_names)},
-                "first": f,
-                "last": la,
-                "count": c,
-            }
-        )
+        tup, _ = fold_rows(rows, ts, pend, key_names, W)
+        f, la = _np(tup.column("first")), _np(tup.column("last"))
         max_ts = int(la.max()) if la.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         closed = ((f // W + 1) * W <= wm) if wm is not None else np.zeros(f.size, bool)

@@ -75,16 +75,16 @@ from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.first_seen import (
     DEFAULT_IGNORE,
     IgnoreList,
-    _concat,
+    _densify,
     _np,
     _string,
+    combine_codes,
+    const_strings,
     destination_values,
-    merge_tuples,
+    fold_rows,
 )
 from detect.anomaly.keys import (
     US,
-    encode_keys,
-    encode_values,
     findings_table,
     iso_us,
     make_state,
@@ -150,20 +150,19 @@ class SpreadDetector:
         org = batch.column("organization.name")
         if org.null_count == len(org):
             return ROW_SCHEMA.empty_table()
-        if org.null_count:
-            batch = batch.filter(pc.is_valid(org))
         d = destination_values(batch, self._ignore, types=self.params.destination_types)
-        return pa.Table.from_arrays(
+        out = pa.Table.from_arrays(
             [
                 d.column("@timestamp"),
                 d.column("organization.name"),
                 d.column("source.ip"),
-                pa.array(np.full(d.num_rows, "destination", object), pa.string()),
+                const_strings("destination", d.num_rows),
                 d.column("type"),
                 d.column("value"),
             ],
             schema=ROW_SCHEMA,
         )
+        return out.filter(pc.is_valid(out.column("organization.name"))) if org.null_count else out
 
     def select_hits(self, hits: pa.Table) -> pa.Table:
         """Hit rows (``kind = hit``, ``value = rule_id``, ``type = rule_kind``)."""
@@ -183,7 +182,7 @@ class SpreadDetector:
                 ts,
                 org,
                 _string(hits, "source.ip"),
-                pa.array(np.full(hits.num_rows, "hit", object), pa.string()),
+                const_strings("hit", hits.num_rows),
                 _string(hits, "rule_kind"),
                 rid,
             ],
@@ -212,38 +211,26 @@ class SpreadDetector:
             if late:
                 rows, ts = rows.filter(pa.array(ok)), ts[ok]
         pend = state_part(state, PENDING, STATE_SCHEMA.names)
-        olds = [pend] if pend is not None else []
-        keys = [_concat([*(t.column(k) for t in olds), rows.column(k)]) for k in KEYS]
-        first = np.concatenate([*(_np(t.column("first")) for t in olds), ts])
-        last = np.concatenate([*(_np(t.column("last")) for t in olds), ts])
-        count = np.concatenate(
-            [*(_np(t.column("count")) for t in olds), np.ones(ts.size, np.int64)]
-        )
-        rep, f, la, c = merge_tuples(keys, first, last, count, W)
-        rep_a = pa.array(rep, pa.int64())
-        tup = pa.table(
-            {
-                **{k: keys[i].take(rep_a) for i, k in enumerate(KEYS)},
-                "first": f,
-                "last": la,
-                "count": c,
-            }
-        )
+        tup, codes = fold_rows(rows, ts, pend, KEYS, W)
+        f, la = _np(tup.column("first")), _np(tup.column("last"))
         max_ts = int(la.max()) if la.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         closed = ((f // W + 1) * W <= wm) if wm is not None else np.zeros(f.size, bool)
-        findings = self._findings(tup.filter(pa.array(closed)), W)
+        gid, _ = combine_codes([codes["kind"], codes["type"], codes["value"]])
+        org = codes["organization.name"][0]
+        findings = self._findings(tup.filter(pa.array(closed)), gid[closed], org[closed], W)
         state_out = make_state(STATE_SCHEMA, wm, {PENDING: tup.filter(pa.array(~closed))})
         return RunOutput(findings, state_out, late)
 
-    def _findings(self, ct: pa.Table, W: int) -> pa.Table:
+    def _findings(self, ct: pa.Table, gid: np.ndarray, org_ids: np.ndarray, W: int) -> pa.Table:
+        """Findings of the closed aggregates ``ct`` (``gid``: (kind, type, value) codes,
+        ``org_ids``: organisation codes, both per row of ``ct``)."""
         p = self.params
         if ct.num_rows == 0:
             return empty_findings()
         cf = _np(ct.column("first"))
-        grp = encode_keys([ct.column("kind"), ct.column("type"), ct.column("value")])
-        org_ids, _ = encode_values(ct.column("organization.name"))
-        agg = fixed_window_agg(grp.ids, cf, W, distinct=org_ids)
+        gid, _ = _densify(gid)
+        agg = fixed_window_agg(gid, cf, W, distinct=org_ids)
         fire = agg.distinct >= p.min_orgs
         if not fire.any():
             return empty_findings()
@@ -251,7 +238,7 @@ class SpreadDetector:
         win = cf // W
         wmin = int(win.min())
         nwin = int(win.max()) - wmin + 1
-        packed = grp.ids * nwin + (win - wmin)
+        packed = gid * nwin + (win - wmin)
         firing = agg.group[fire] * nwin + (agg.window[fire] - wmin)
         sel = np.flatnonzero(np.isin(packed, firing))
         order = sel[np.lexsort((cf[sel], org_ids[sel], packed[sel]))]
