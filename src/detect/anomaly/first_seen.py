@@ -99,8 +99,12 @@ __all__ = [
     "DEST_SCHEMA",
     "FirstSeenDetector",
     "FirstSeenParams",
+    "Folded",
     "IgnoreList",
+    "column_codes",
+    "combine_codes",
     "destination_values",
+    "fold_rows",
     "merge_tuples",
     "public_ip_mask",
 ]
@@ -424,31 +428,49 @@ def merge_tuples(
     return order[starts], f, la, c
 
 
+@dataclass(frozen=True)
+class Folded:
+    """Open-window aggregates after folding a run's rows in (see :func:`fold_rows`).
+
+    Aggregate ``i`` is carried by row ``rep[i]`` of ``columns`` (the state's and the run's
+    key columns, not yet copied); ``codes`` are each key column's codes per aggregate.
+    """
+
+    columns: dict[str, pa.ChunkedArray]
+    rep: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    count: np.ndarray
+    codes: dict[str, tuple[np.ndarray, int]]
+
+    def table(self, idx: np.ndarray | None = None) -> pa.Table:
+        """The aggregates ``idx`` (all when None) as a table: keys, first, last, count."""
+        sel = np.arange(self.rep.size) if idx is None else idx
+        take = pa.array(self.rep[sel], pa.int64())
+        cols = {k: c.take(take) for k, c in self.columns.items()}
+        return pa.table(
+            {**cols, "first": self.first[sel], "last": self.last[sel], "count": self.count[sel]}
+        )
+
+
 def fold_rows(
     rows: pa.Table, ts: np.ndarray, pending: pa.Table | None, keys: list[str], width: int
-) -> tuple[pa.Table, dict[str, tuple[np.ndarray, int]]]:
-    """This run's rows folded into the state's open-window aggregates.
-
-    Returns the merged aggregates (``keys`` + ``first``, ``last``, ``count``, sorted by key
-    and window) and each key column's codes for the merged rows (per-column code counts).
-    """
+) -> Folded:
+    """This run's rows (times ``ts``) folded into the state's open-window aggregates."""
     olds = [pending] if pending is not None else []
-    codes = {k: column_codes([*(t.column(k) for t in olds), rows.column(k)]) for k in keys}
+    columns: dict[str, pa.ChunkedArray] = {}
+    for k in keys:
+        arrs: list[pa.Array] = []
+        for ch in [*(t.column(k) for t in olds), rows.column(k)]:
+            arrs.extend(ch.chunks if isinstance(ch, pa.ChunkedArray) else [ch])
+        columns[k] = pa.chunked_array(arrs, pa.string())
+    codes = {k: column_codes([columns[k]]) for k in keys}
     ids, _ = combine_codes([codes[k] for k in keys])
     first = np.concatenate([*(_np(t.column("first")) for t in olds), ts])
     last = np.concatenate([*(_np(t.column("last")) for t in olds), ts])
     count = np.concatenate([*(_np(t.column("count")) for t in olds), np.ones(ts.size, np.int64)])
     rep, f, la, c = merge_tuples(ids, first, last, count, width)
-    take = pa.array(rep, pa.int64())
-    cols = {}
-    for k in keys:
-        chunks = [*(t.column(k) for t in olds), rows.column(k)]
-        arrs = [
-            a for ch in chunks for a in (ch.chunks if isinstance(ch, pa.ChunkedArray) else [ch])
-        ]
-        cols[k] = pa.chunked_array(arrs, pa.string()).take(take)
-    merged = pa.table({**cols, "first": f, "last": la, "count": c})
-    return merged, {k: (codes[k][0][rep], codes[k][1]) for k in keys}
+    return Folded(columns, rep, f, la, c, {k: (codes[k][0][rep], codes[k][1]) for k in keys})
 
 
 def _concat(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
@@ -516,7 +538,8 @@ class FirstSeenDetector:
         rows = rows.select(DEST_SCHEMA.names).cast(DEST_SCHEMA)
         keep = pc.and_(pc.is_valid(rows.column("@timestamp")), pc.is_valid(rows.column("value")))
         keep = pc.and_(keep, pc.is_in(rows.column("type"), value_set=pa.array(list(p.types))))
-        rows = rows.filter(keep)
+        if not pc.all(keep).as_py():
+            rows = rows.filter(keep)
         prev_wm = state_watermark(state)
         ts = ts_us(rows.column("@timestamp")) if rows.num_rows else np.zeros(0, np.int64)
         late = 0
@@ -535,13 +558,13 @@ class FirstSeenDetector:
 
         # fold this run's rows into the open-window aggregates
         key_names = ["type", "value", "organization.name", "source.ip"]
-        tup, _ = fold_rows(rows, ts, pend, key_names, W)
-        f, la = _np(tup.column("first")), _np(tup.column("last"))
+        fo = fold_rows(rows, ts, pend, key_names, W)
+        f, la = fo.first, fo.last
         max_ts = int(la.max()) if la.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         closed = ((f // W + 1) * W <= wm) if wm is not None else np.zeros(f.size, bool)
-        findings, seen = self._close(tup.filter(pa.array(closed)), seen, history, wm)
-        parts = {SEEN: seen, PENDING: tup.filter(pa.array(~closed))}
+        findings, seen = self._close(fo.table(np.flatnonzero(closed)), seen, history, wm)
+        parts = {SEEN: seen, PENDING: fo.table(np.flatnonzero(~closed))}
         if history is not None:
             parts[HISTORY] = pa.table({"first": pa.array([history], pa.int64())})
         return RunOutput(findings, make_state(STATE_SCHEMA, wm, parts), late)

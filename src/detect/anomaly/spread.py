@@ -74,9 +74,9 @@ import pyarrow.compute as pc
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.first_seen import (
     DEFAULT_IGNORE,
+    Folded,
     IgnoreList,
     _densify,
-    _np,
     _string,
     combine_codes,
     const_strings,
@@ -201,7 +201,8 @@ class SpreadDetector:
             pc.and_(pc.is_valid(rows.column("@timestamp")), pc.is_valid(rows.column("value"))),
             pc.and_(pc.is_valid(rows.column("organization.name")), pc.is_valid(rows["kind"])),
         )
-        rows = rows.filter(keep)
+        if not pc.all(keep).as_py():
+            rows = rows.filter(keep)
         prev_wm = state_watermark(state)
         ts = ts_us(rows.column("@timestamp")) if rows.num_rows else np.zeros(0, np.int64)
         late = 0
@@ -211,25 +212,24 @@ class SpreadDetector:
             if late:
                 rows, ts = rows.filter(pa.array(ok)), ts[ok]
         pend = state_part(state, PENDING, STATE_SCHEMA.names)
-        tup, codes = fold_rows(rows, ts, pend, KEYS, W)
-        f, la = _np(tup.column("first")), _np(tup.column("last"))
+        fo = fold_rows(rows, ts, pend, KEYS, W)
+        f, la = fo.first, fo.last
         max_ts = int(la.max()) if la.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         closed = ((f // W + 1) * W <= wm) if wm is not None else np.zeros(f.size, bool)
-        gid, _ = combine_codes([codes["kind"], codes["type"], codes["value"]])
-        org = codes["organization.name"][0]
-        findings = self._findings(tup.filter(pa.array(closed)), gid[closed], org[closed], W)
-        state_out = make_state(STATE_SCHEMA, wm, {PENDING: tup.filter(pa.array(~closed))})
+        findings = self._findings(fo, np.flatnonzero(closed), W)
+        state_out = make_state(STATE_SCHEMA, wm, {PENDING: fo.table(np.flatnonzero(~closed))})
         return RunOutput(findings, state_out, late)
 
-    def _findings(self, ct: pa.Table, gid: np.ndarray, org_ids: np.ndarray, W: int) -> pa.Table:
-        """Findings of the closed aggregates ``ct`` (``gid``: (kind, type, value) codes,
-        ``org_ids``: organisation codes, both per row of ``ct``)."""
+    def _findings(self, fo: Folded, idx: np.ndarray, W: int) -> pa.Table:
+        """Findings of the closed aggregates ``idx`` of ``fo``."""
         p = self.params
-        if ct.num_rows == 0:
+        if idx.size == 0:
             return empty_findings()
-        cf = _np(ct.column("first"))
-        gid, _ = _densify(gid)
+        cf = fo.first[idx]
+        gid, _ = combine_codes([fo.codes["kind"], fo.codes["type"], fo.codes["value"]])
+        gid, _ = _densify(gid[idx])
+        org_ids = fo.codes["organization.name"][0][idx]
         agg = fixed_window_agg(gid, cf, W, distinct=org_ids)
         fire = agg.distinct >= p.min_orgs
         if not fire.any():
@@ -246,11 +246,11 @@ class SpreadDetector:
         g_starts = np.flatnonzero(np.r_[True, pk[1:] != pk[:-1]])
         g_ends = np.r_[g_starts[1:], order.size]
         o_starts = np.flatnonzero(np.r_[True, (pk[1:] != pk[:-1]) | (og[1:] != og[:-1])])
-        cl, cc = _np(ct.column("last")), _np(ct.column("count"))
+        cl, cc = fo.last[idx], fo.count[idx]
         o_first = np.minimum.reduceat(cf[order], o_starts)
         o_last = np.maximum.reduceat(cl[order], o_starts)
         o_count = np.add.reduceat(cc[order], o_starts)
-        sub = ct.take(pa.array(order, pa.int64()))
+        sub = fo.table(idx[order])
         orgs = sub.column("organization.name").to_pylist()
         srcs = sub.column("source.ip").to_pylist()
         kinds, types, values = (sub.column(k).to_pylist() for k in ("kind", "type", "value"))
