@@ -17,6 +17,13 @@ destinations are public IPv4 text, half registered domains.
   public-address filter, registered domains) and :meth:`SpreadDetector.run` (one run, final
   flush, evidence per finding), against the same DuckDB query.
 - compile time, apart: :func:`_timing.compile_cold_and_warm` in fresh processes.
+
+Measured (2M rows, 3,461 firing (destination, day), 2 shared cores under load): encode +
+kernel 651 ms vs DuckDB 452 ms (x0.69) and polars 1,279 ms (x1.97); the kernel alone on
+ids 94 ms (x4.8 vs DuckDB): Arrow's hashing of the 1M distinct destination strings is most
+of ours. The detector end to end (select 550 ms + run, with IP parsing, the public-address
+filter, per-source aggregates for the state and evidence for every finding) 2.9 s: x0.15
+of the bare SQL count. Compile: cold 6.3 s, warm cache 0.6 s.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from _timing import best, compile_cold_and_warm
-from detect.anomaly.keys import encode_keys, encode_values
+from detect.anomaly.keys import encode_values
 from detect.anomaly.spread import SpreadDetector
 from detect.kernels.window_agg import fixed_window_distinct_count
 
