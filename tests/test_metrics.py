@@ -29,6 +29,8 @@ def test_run_writes_metrics_and_keeps_last_success_on_failure(tmp_path: Path) ->
     assert first[("detect_run_rejects", ())] == 1
     assert first[("detect_run_files", (("status", "ok"),))] == 1
     assert first[("detect_run_exit_code", ())] == 0
+    assert first[("detect_detector_state_rows", ())] >= 0  # bundled detectors ran
+    assert first[("detect_run_late_events", ())] == 0
     success = first[("detect_last_success_timestamp_seconds", ())]
     assert success > 0
     assert ("detect_run_stage_seconds", (("stage", "read"),)) in first

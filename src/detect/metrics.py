@@ -54,6 +54,10 @@ def run_registry(summary: RunSummary, *, last_success: float | None = None) -> C
                   ["stage"], registry=reg)
     for name, seconds in summary.seconds.items():
         stage.labels(name).set(seconds)
+    Gauge("detect_detector_state_rows", "Rows of stateful detector state after the last run",
+          registry=reg).set(summary.state_rows)
+    Gauge("detect_run_late_events", "Events older than a closed detector window (not folded in)",
+          registry=reg).set(summary.late_events)
     Gauge("detect_run_exit_code", "Exit code of the last run", registry=reg).set(summary.exit_code)
     Gauge("detect_last_run_timestamp_seconds", "When the last run finished",
           registry=reg).set(time.time())

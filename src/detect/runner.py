@@ -55,6 +55,8 @@ class RunSummary:
     alerts_new: int = 0
     alerts_updated: int = 0
     alerts_at_fail_on: int = 0
+    state_rows: int = 0  # stateful detectors' state after the run
+    late_events: int = 0  # events older than a closed detector window
     seconds: dict[str, float] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
@@ -180,6 +182,8 @@ def run(
                 if anomaly.contributions.num_rows:
                     contributions.append(anomaly.contributions)
                 summary.notes.append(_anomaly_note(anomaly))
+                summary.state_rows = sum(r.state.num_rows for r in anomaly.states)
+                summary.late_events = anomaly.late
             all_contrib = pa.concat_tables(contributions) if contributions else None
             summary.hits = (
                 int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
