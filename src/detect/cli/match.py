@@ -35,7 +35,10 @@ def command(ctx: click.Context, inputs: tuple[str, ...], output: str, **flags: o
 
     The hits file has event_index (0-based position of the event in read order,
     rejects not counted), rule_id, rule_kind (sigma | indicator | correlation |
-    anomaly) and field (the canonical column that matched).
+    anomaly) and field (the canonical column that matched). Sigma detection rules
+    and indicators match single events; correlation rules and anomaly detectors
+    judge windows of many events and keep state across runs, so they run in
+    'detect run', where their findings become alerts.
 
     \b
     Examples:
