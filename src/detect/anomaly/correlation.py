@@ -107,7 +107,14 @@ from detect.anomaly.keys import (
     ts_us,
 )
 from detect.schema import CANONICAL_SCHEMA
-from detect.sigma.engine import LoadedRule, RuleError, SigmaEngine, UnsupportedRule, parse_rules
+from detect.sigma.engine import (
+    LoadedRule,
+    RuleError,
+    SigmaEngine,
+    UnsupportedRule,
+    parse_rules,
+    rule_key,
+)
 from detect.sigma.pipelines import MAPPINGS
 
 __all__ = [
@@ -263,16 +270,6 @@ class CorrelationPlan:
     lag_us: int = 0  # inner correlations' timespans along the longest chain
     output: bool = True  # reports findings (not a suppressed inner correlation)
     parents: list[int] = field(default_factory=list)
-
-
-def _rule_key(rule: object, file: str | None, index: int) -> str:
-    rid = getattr(rule, "id", None)
-    if rid is not None:
-        return str(rid)
-    name = getattr(rule, "name", None)
-    if name:
-        return str(name)
-    return f"{Path(file).stem if file else 'rule'}#{index}"
 
 
 _CANONICAL = frozenset(CANONICAL_SCHEMA.names)
@@ -526,7 +523,7 @@ class CorrelationDetector:
         self.base_rule_ids: list[str] = []
         self._collection = SigmaCollection([r.rule for r in items], resolve_references=False)
         self._file = {id(r.rule): r.file for r in items}
-        self._key = {id(r.rule): _rule_key(r.rule, r.file, i) for i, r in enumerate(items)}
+        self._key = {id(r.rule): rule_key(r.rule, r.file, i) for i, r in enumerate(items)}
         self._base: dict[int, int] = {}  # id(SigmaRule) -> index in base_rule_ids
         self._base_rules: list[LoadedRule] = []
         self._plan_of: dict[int, int | None] = {}  # id(correlation) -> plan index (None: bad)

@@ -56,7 +56,7 @@ def catalogue(specs: tuple[str, ...]) -> list[dict[str, str]]:
     """One row per rule under ``specs`` (and per file or rule that did not parse)."""
     from detect.engines import correlations, rule_files
     from detect.sigma import SigmaEngine, parse_rules
-    from detect.sigma.engine import _rule_id
+    from detect.sigma.engine import rule_key
 
     files = rule_files(specs)
     loaded, errors = parse_rules(files)
@@ -66,7 +66,7 @@ def catalogue(specs: tuple[str, ...]) -> list[dict[str, str]]:
     rows = []
     for index, item in enumerate(loaded):
         rule = item.rule
-        rid = _rule_id(rule, item.file, index)
+        rid = rule_key(rule, item.file, index)
         why = reasons.get((rid, item.file))
         rows.append(
             {

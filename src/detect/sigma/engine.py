@@ -66,7 +66,8 @@ class RuleError:
         return f"{where}: {self.message}"
 
 
-def _rule_id(rule: object, file: str | None, index: int) -> str:
+def rule_key(rule: object, file: str | None, index: int) -> str:
+    """A rule's id, else its name, else ``<file stem>#<position>``: how hits name it."""
     rid = getattr(rule, "id", None)
     if rid is not None:
         return str(rid)
@@ -243,7 +244,7 @@ class SigmaEngine:
 
     def _add(self, loaded: LoadedRule, index: int) -> None:
         rule, file = loaded.rule, loaded.file
-        rid = _rule_id(rule, file, index)
+        rid = rule_key(rule, file, index)
         if not isinstance(rule, SigmaRule):
             kind = type(rule).__name__
             self.unsupported.append(UnsupportedRule(rid, file, f"{kind} (not supported yet)"))
