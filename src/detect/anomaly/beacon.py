@@ -74,6 +74,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput
 
 __all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams", "severity_of"]
@@ -272,12 +273,16 @@ class BeaconDetector:
         names = batch.schema.names
         if "event.dataset" not in names or "@timestamp" not in names:
             return ROWS_SCHEMA.empty_table()
-        mask = _is_dataset(batch.column("event.dataset"), DATASETS)
-        for c in ("source.ip", "destination.ip", "destination.port", "@timestamp"):
-            if c not in names:
-                return ROWS_SCHEMA.empty_table()
-            mask = pc.and_(mask, pc.is_valid(batch.column(c)))
-        sub = batch.filter(mask)
+        need = ("source.ip", "destination.ip", "destination.port", "@timestamp")
+        if any(c not in names for c in need):
+            return ROWS_SCHEMA.empty_table()
+        mask = keep_rows(batch, need, DATASETS, null_dataset_ok=False)
+        if mask is not None and not mask.any():
+            return ROWS_SCHEMA.empty_table()
+        cols = [*need, *(["source.bytes"] if "source.bytes" in names else [])]
+        sub = pa.Table.from_arrays([batch.column(c) for c in cols], names=cols)
+        if mask is not None:
+            sub = sub.filter(pa.array(mask))
         ts = sub.column("@timestamp")
         if isinstance(ts, pa.ChunkedArray):
             ts = ts.combine_chunks()

@@ -48,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.keys import (
     US,
@@ -125,16 +126,13 @@ class LongConnDetector:
         need = ("@timestamp", "source.ip", "destination.ip", "destination.port", "event.duration")
         if any(c not in names for c in need):
             return ROW_SCHEMA.empty_table()
-        keep = pc.is_valid(batch.column(need[0]))
-        for c in need[1:]:
-            keep = pc.and_(keep, pc.is_valid(batch.column(c)))
-        if "event.dataset" in names and self.params.datasets:
-            ds = batch.column("event.dataset")
-            if pa.types.is_dictionary(ds.type):
-                ds = ds.cast(pa.string())
-            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
-            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
-        b = batch.filter(keep)
+        keep = keep_rows(batch, need, self.params.datasets)
+        if keep is not None and not keep.any():
+            return ROW_SCHEMA.empty_table()
+        extra = ["event.id"] if "event.id" in names else []
+        b = pa.Table.from_arrays([batch.column(c) for c in (*need, *extra)], names=[*need, *extra])
+        if keep is not None:
+            b = b.filter(pa.array(keep))
         uid = (
             b.column("event.id").cast(pa.string())
             if "event.id" in names

@@ -62,6 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.keys import (
     US,
@@ -144,22 +145,13 @@ class ScanDetector:
         need = ("@timestamp", "source.ip", "destination.ip", "destination.port")
         if any(c not in names for c in need):
             return ROW_SCHEMA.empty_table()
-        keep = pc.and_(
-            pc.and_(
-                pc.is_valid(batch.column("@timestamp")), pc.is_valid(batch.column("source.ip"))
-            ),
-            pc.and_(
-                pc.is_valid(batch.column("destination.ip")),
-                pc.is_valid(batch.column("destination.port")),
-            ),
-        )
-        if "event.dataset" in names and self.params.datasets:
-            ds = batch.column("event.dataset")
-            if pa.types.is_dictionary(ds.type):
-                ds = ds.cast(pa.string())
-            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
-            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
-        b = batch.filter(keep)
+        keep = keep_rows(batch, need, self.params.datasets)
+        if keep is not None and not keep.any():
+            return ROW_SCHEMA.empty_table()
+        extra = [c for c in ("destination.bytes", "network.connection.state") if c in names]
+        b = pa.Table.from_arrays([batch.column(c) for c in (*need, *extra)], names=[*need, *extra])
+        if keep is not None:
+            b = b.filter(pa.array(keep))
         return pa.Table.from_arrays(
             [
                 b.column("@timestamp").cast(TS),

@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.keys import (
     US,
@@ -115,16 +116,12 @@ class VolumeDetector:
         need = ("@timestamp", "source.ip", "source.bytes")
         if any(c not in names for c in need):
             return ROW_SCHEMA.empty_table()
-        keep = pc.is_valid(batch.column(need[0]))
-        for c in need[1:]:
-            keep = pc.and_(keep, pc.is_valid(batch.column(c)))
-        if "event.dataset" in names and self.params.datasets:
-            ds = batch.column("event.dataset")
-            if pa.types.is_dictionary(ds.type):
-                ds = ds.cast(pa.string())
-            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
-            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
-        b = batch.filter(keep)
+        keep = keep_rows(batch, need, self.params.datasets)
+        if keep is not None and not keep.any():
+            return ROW_SCHEMA.empty_table()
+        b = pa.Table.from_arrays([batch.column(c) for c in need], names=list(need))
+        if keep is not None:
+            b = b.filter(pa.array(keep))
         return pa.Table.from_arrays(
             [
                 b.column("@timestamp").cast(TS),
