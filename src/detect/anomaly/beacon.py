@@ -66,6 +66,8 @@ Examples
 from __future__ import annotations
 
 import ipaddress
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -74,6 +76,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput
 
 __all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams", "severity_of"]
@@ -185,9 +188,11 @@ def _plain(col: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.Array:
 
 
 def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense ids of an int64 array, exactly (Arrow hash table)."""
-    enc = pc.dictionary_encode(pa.array(codes, pa.int64()))
-    return enc.indices.to_numpy(), len(enc.dictionary)
+    """Dense ids of an int64 array in first-appearance order, exactly (numba hash table)."""
+    from detect.kernels.dns_features import group_int64
+
+    ids, _, n = group_int64(codes)
+    return ids, n
 
 
 def _codes(col: pa.Array) -> tuple[np.ndarray, int]:
@@ -240,6 +245,70 @@ def _in_subnets(ips: pa.Array, nets: tuple[str, ...]) -> np.ndarray:
     return out & valid
 
 
+class _DistinctValues:
+    """The distinct values of an IP text column and each row's index into them."""
+
+    def __init__(self, values: pa.Array, indices: np.ndarray) -> None:
+        self.values = values
+        self.indices = indices
+
+    def test(self, nets: tuple[str, ...]) -> np.ndarray:
+        """Per row: inside any of ``nets`` (tested once per distinct value)."""
+        if not nets or not len(self.indices):
+            return np.zeros(len(self.indices), dtype=bool)
+        return _in_subnets(self.values, nets)[self.indices]
+
+
+def _distinct_values(col: pa.ChunkedArray | pa.Array) -> _DistinctValues:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    enc = pc.dictionary_encode(col, null_encoding="encode")
+    return _DistinctValues(enc.dictionary, enc.indices.to_numpy(zero_copy_only=False))
+
+
+def _json_float(x: float) -> str:
+    """A float as polars' JSON writes it: shortest round-trip digits, decimal notation from
+    1e-5 to below 1e16, else ``<mantissa>e<sign><exponent>``; NaN and infinities as null."""
+    if not math.isfinite(x):
+        return "null"
+    r = repr(x)
+    if "e" not in r:
+        return r
+    mant, exp = r.split("e")
+    e = int(exp)
+    if e == -5:
+        digits = mant.lstrip("-").replace(".", "")
+        return f"{'-' if x < 0 else ''}0.0000{digits}"
+    return f"{mant}e{'+' if e > 0 else '-'}{abs(e)}"
+
+
+def _json_value(v: Any) -> str:
+    if isinstance(v, float):
+        return _json_float(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if v is None:
+        return "null"
+    if isinstance(v, list):
+        return "[" + ",".join(_json_value(x) for x in v) + "]"
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _json_object(names: list[str], values: list[Any]) -> str:
+    return (
+        "{"
+        + ",".join(
+            f"{json.dumps(k, ensure_ascii=False)}:{_json_value(v)}"
+            for k, v in zip(names, values, strict=True)
+        )
+        + "}"
+    )
+
+
 class BeaconDetector:
     """RITA v5 beacon score per (source.ip, destination.ip, destination.port) and window.
 
@@ -272,12 +341,16 @@ class BeaconDetector:
         names = batch.schema.names
         if "event.dataset" not in names or "@timestamp" not in names:
             return ROWS_SCHEMA.empty_table()
-        mask = _is_dataset(batch.column("event.dataset"), DATASETS)
-        for c in ("source.ip", "destination.ip", "destination.port", "@timestamp"):
-            if c not in names:
-                return ROWS_SCHEMA.empty_table()
-            mask = pc.and_(mask, pc.is_valid(batch.column(c)))
-        sub = batch.filter(mask)
+        need = ("source.ip", "destination.ip", "destination.port", "@timestamp")
+        if any(c not in names for c in need):
+            return ROWS_SCHEMA.empty_table()
+        mask = keep_rows(batch, need, DATASETS, null_dataset_ok=False)
+        if mask is not None and not mask.any():
+            return ROWS_SCHEMA.empty_table()
+        cols = [*need, *(["source.bytes"] if "source.bytes" in names else [])]
+        sub = pa.Table.from_arrays([batch.column(c) for c in cols], names=cols)
+        if mask is not None:
+            sub = sub.filter(pa.array(mask))
         ts = sub.column("@timestamp")
         if isinstance(ts, pa.ChunkedArray):
             ts = ts.combine_chunks()
@@ -412,18 +485,14 @@ class BeaconDetector:
     def _included(self, keys: pa.Table) -> np.ndarray:
         """RITA's pair filter over one row per group (see :class:`BeaconParams`)."""
         p = self.params
-        src = keys.column("source.ip").combine_chunks()
-        dst = keys.column("destination.ip").combine_chunks()
+        src = _distinct_values(keys.column("source.ip"))
+        dst = _distinct_values(keys.column("destination.ip"))
         keep = np.ones(keys.num_rows, dtype=bool)
-        always = _in_subnets(src, p.always_included_subnets) | _in_subnets(
-            dst, p.always_included_subnets
-        )
-        never = _in_subnets(src, p.never_included_subnets) | _in_subnets(
-            dst, p.never_included_subnets
-        )
+        always = src.test(p.always_included_subnets) | dst.test(p.always_included_subnets)
+        never = src.test(p.never_included_subnets) | dst.test(p.never_included_subnets)
         keep &= ~never
         if p.internal_subnets:
-            keep &= _in_subnets(src, p.internal_subnets) != _in_subnets(dst, p.internal_subnets)
+            keep &= src.test(p.internal_subnets) != dst.test(p.internal_subnets)
         return keep | always
 
     def _score(self, rows: pa.Table) -> pa.Table:
@@ -451,21 +520,23 @@ class BeaconDetector:
             "informational",
         )
         n = len(hit)
-        # evidence: one JSON object per finding, keys sorted, built column-wise (polars)
-        import polars as pl
-
+        # evidence: one JSON object per finding, keys sorted, written as polars'
+        # ``struct.json_encode`` would (compact, floats as Rust prints them, NaN as null)
+        hist = io[:, k.I_HIST :].tolist()
         ev = {
-            "source.ip": src, "destination.ip": dst, "destination.port": port,
-            "connections": io[:, k.I_COUNT], "unique_timestamps": io[:, k.I_UNIQUE],
-            **{name: fo[:, i] for i, name in enumerate(k.F_COLUMNS)},
-            "total_bars": io[:, k.I_TOTAL_BARS], "longest_run": io[:, k.I_LONGEST_RUN],
-            "histogram": pa.FixedSizeListArray.from_arrays(
-                pa.array(io[:, k.I_HIST :].reshape(-1)), BINS
-            ).cast(pa.list_(pa.int64())),
-            "rita_category": pa.array(severity),
+            "source.ip": src.to_pylist(), "destination.ip": dst.to_pylist(),
+            "destination.port": port.to_pylist(),
+            "connections": io[:, k.I_COUNT].tolist(),
+            "unique_timestamps": io[:, k.I_UNIQUE].tolist(),
+            **{name: fo[:, i].tolist() for i, name in enumerate(k.F_COLUMNS)},
+            "total_bars": io[:, k.I_TOTAL_BARS].tolist(),
+            "longest_run": io[:, k.I_LONGEST_RUN].tolist(),
+            "histogram": hist, "rita_category": severity.tolist(),
         }  # fmt: skip
-        frame = pl.DataFrame({name: ev[name] for name in sorted(ev)})
-        evidence = frame.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_arrow()
+        names = sorted(ev)
+        evidence = pa.array(
+            [_json_object(names, [ev[name][i] for name in names]) for i in range(n)], pa.string()
+        )
         w0 = gwin * p.window * US
         out = pa.table(
             {
@@ -478,7 +549,7 @@ class BeaconDetector:
                 "event_count": pa.array(io[:, k.I_COUNT], pa.int64()),
                 "score": pa.array(fo[:, k.F_SCORE], pa.float64()),
                 "severity": pa.array(severity, pa.string()),
-                "evidence": evidence.cast(pa.string()),
+                "evidence": evidence,
             },
             schema=FINDINGS_SCHEMA,
         )

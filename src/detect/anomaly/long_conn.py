@@ -46,11 +46,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.keys import (
     US,
+    encode_keys,
+    encode_values,
     findings_table,
     make_state,
     next_watermark,
@@ -58,6 +60,8 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.kernels.dns_features import group_int64
+from detect.kernels.sort_keys import connection_totals, string_hashes, unique_mask
 
 __all__ = ["LongConnDetector", "LongConnParams", "bucketed_score", "severity_of"]
 
@@ -125,16 +129,13 @@ class LongConnDetector:
         need = ("@timestamp", "source.ip", "destination.ip", "destination.port", "event.duration")
         if any(c not in names for c in need):
             return ROW_SCHEMA.empty_table()
-        keep = pc.is_valid(batch.column(need[0]))
-        for c in need[1:]:
-            keep = pc.and_(keep, pc.is_valid(batch.column(c)))
-        if "event.dataset" in names and self.params.datasets:
-            ds = batch.column("event.dataset")
-            if pa.types.is_dictionary(ds.type):
-                ds = ds.cast(pa.string())
-            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
-            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
-        b = batch.filter(keep)
+        keep = keep_rows(batch, need, self.params.datasets)
+        if keep is not None and not keep.any():
+            return ROW_SCHEMA.empty_table()
+        extra = ["event.id"] if "event.id" in names else []
+        b = pa.Table.from_arrays([batch.column(c) for c in (*need, *extra)], names=[*need, *extra])
+        if keep is not None:
+            b = b.filter(pa.array(keep))
         uid = (
             b.column("event.id").cast(pa.string())
             if "event.id" in names
@@ -173,70 +174,80 @@ class LongConnDetector:
             return RunOutput(empty_findings(), make_state(ROW_SCHEMA, wm, {}), late)
         win = end // W
         closed = (win + 1) * W <= wm
-        findings = self._findings(table.filter(pa.array(closed)), end[closed], win[closed], W)
-        kept = table.filter(pa.array(~closed))
+        if closed.all():  # the usual final / old-logs case: no copy
+            findings = self._findings(table, end, win, W)
+            kept = table.slice(0, 0)
+        else:
+            findings = self._findings(table.filter(pa.array(closed)), end[closed], win[closed], W)
+            kept = table.filter(pa.array(~closed))
         return RunOutput(findings, make_state(ROW_SCHEMA, wm, {1: kept}), late)
 
     def _findings(self, t: pa.Table, end: np.ndarray, win: np.ndarray, W: int) -> pa.Table:
         p = self.params
         if t.num_rows == 0:
             return empty_findings()
+        n = t.num_rows
+        src, dst, port = (
+            t.column("source.ip"),
+            t.column("destination.ip"),
+            t.column("destination.port"),
+        )
+        # (pair, window) ids: exact int64 keys of the columns' codes, hashed once
+        codes = [encode_values(c) for c in (src, dst, port)]
+        w = win - win.min()
+        codes.append((w, int(w.max()) + 1))
+        key, radix = np.zeros(n, np.int64), 1
+        for c, k in codes:
+            if radix * k >= 1 << 62:
+                key, _, radix = group_int64(key)
+            key = key * k + c
+            radix *= k
+        pair, first, n_pair = group_int64(key)
+        # connections: rows sharing a uid within a pair. A uid whose hash no other row has
+        # is a connection of its own; only the rows whose hash repeats are grouped exactly.
         uid = t.column("event.id")
-        # rows without a uid are connections of their own: give each a unique key
-        if uid.null_count:
-            idx = pa.array(np.char.add("\x00", np.arange(t.num_rows).astype(str)))
-            uid = pc.if_else(pc.is_null(uid), idx, uid)
+        h = string_hashes(uid)
+        single = unique_mask(h) | (h == 0)  # null uid: a connection of its own
+        conn = np.empty(n, np.int64)
+        n_single = int(single.sum())
+        conn[single] = np.arange(n_single)
+        rest = np.flatnonzero(~single)
+        n_conn = n_single
+        if rest.size:
+            k = encode_keys([pa.array(pair[rest]), uid.take(pa.array(rest))])
+            conn[rest] = n_single + k.ids
+            n_conn += k.count
         start = ts_us(t.column("@timestamp"))
-        g = pa.table(
-            {
-                "s": t.column("source.ip"),
-                "d": t.column("destination.ip"),
-                "p": t.column("destination.port"),
-                "w": pa.array(win),
-                "u": uid,
-                "dur": t.column("event.duration"),
-                "start": pa.array(start),
-                "end": pa.array(end),
-            }
+        dur = t.column("event.duration").to_numpy(zero_copy_only=False).astype(np.int64)
+        total, longest, conns, events, t0, t1 = connection_totals(
+            pair, conn, n_conn, dur, start, end, n_pair
         )
-        per_uid = g.group_by(["s", "d", "p", "w", "u"], use_threads=False).aggregate(
-            [("dur", "max"), ("start", "min"), ("end", "max"), ("dur", "count")]
+        fire = np.flatnonzero(
+            (total >= int(p.long_threshold * 1e9)) | (conns >= p.strobe_threshold)
         )
-        pairs = per_uid.group_by(["s", "d", "p", "w"], use_threads=False).aggregate(
-            [
-                ("dur_max", "sum"),
-                ("dur_max", "max"),
-                ("u", "count"),
-                ("start_min", "min"),
-                ("end_max", "max"),
-                ("dur_count", "sum"),
-            ]
-        )
-        fires = pc.or_(
-            pc.greater_equal(pairs.column("dur_max_sum"), int(p.long_threshold * 1e9)),
-            pc.greater_equal(pairs.column("u_count"), p.strobe_threshold),
-        )
+        rows_of = np.flatnonzero(first)[fire]  # first row of each firing pair
         out = []
-        for r in pairs.filter(fires).to_pylist():
-            total_s = r["dur_max_sum"] / 1e9
-            conns = int(r["u_count"])
-            entity = f"{r['s']} -> {r['d']}:{r['p']}"
-            w = int(r["w"])
+        for i, r in zip(fire.tolist(), rows_of.tolist(), strict=True):
+            s_text, d_text, p_int = src[r].as_py(), dst[r].as_py(), int(port[r].as_py())
+            total_s = int(total[i]) / 1e9
+            n_conns = int(conns[i])
+            entity = f"{s_text} -> {d_text}:{p_int}"
+            wi = int(win[r])
             base = {
                 "entity": entity,
-                "window_start": w * W,
-                "window_end": (w + 1) * W,
-                "first_seen": int(r["start_min_min"]),
-                "last_seen": int(r["end_max_max"]),
-                "event_count": int(r["dur_count_sum"]),
+                "window_start": wi * W,
+                "window_end": (wi + 1) * W,
+                "first_seen": int(t0[i]),
+                "last_seen": int(t1[i]),
+                "event_count": int(events[i]),
             }
             ev = {
-                "source_ip": r["s"],
-                "destination_ip": r["d"],
-                "destination_port": int(r["p"]),
+                "source_ip": s_text,
+                "destination_ip": d_text,
+                "destination_port": p_int,
                 "total_duration_s": round(total_s, 6),
-                "longest_s": round(r["dur_max_max"] / 1e9, 6),
-                "connections": conns,
+                "longest_s": round(int(longest[i]) / 1e9, 6),
+                "connections": n_conns,
             }
             if total_s >= p.long_threshold:
                 score = bucketed_score(total_s, *p.buckets)
@@ -249,7 +260,7 @@ class LongConnDetector:
                         "evidence": json.dumps(ev, sort_keys=True),
                     }
                 )
-            if conns >= p.strobe_threshold:
+            if n_conns >= p.strobe_threshold:
                 out.append(
                     {
                         **base,

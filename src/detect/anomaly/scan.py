@@ -62,6 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.keys import (
     US,
@@ -76,6 +77,7 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.kernels.sort_keys import group_ts_argsort
 from detect.kernels.window_agg import fixed_window_agg, group_ts_order, sliding_window_stats
 
 __all__ = ["FAILED_STATES", "MALTRAIL_INFECTION_PORTS", "ScanDetector", "ScanParams"]
@@ -144,22 +146,13 @@ class ScanDetector:
         need = ("@timestamp", "source.ip", "destination.ip", "destination.port")
         if any(c not in names for c in need):
             return ROW_SCHEMA.empty_table()
-        keep = pc.and_(
-            pc.and_(
-                pc.is_valid(batch.column("@timestamp")), pc.is_valid(batch.column("source.ip"))
-            ),
-            pc.and_(
-                pc.is_valid(batch.column("destination.ip")),
-                pc.is_valid(batch.column("destination.port")),
-            ),
-        )
-        if "event.dataset" in names and self.params.datasets:
-            ds = batch.column("event.dataset")
-            if pa.types.is_dictionary(ds.type):
-                ds = ds.cast(pa.string())
-            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
-            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
-        b = batch.filter(keep)
+        keep = keep_rows(batch, need, self.params.datasets)
+        if keep is not None and not keep.any():
+            return ROW_SCHEMA.empty_table()
+        extra = [c for c in ("destination.bytes", "network.connection.state") if c in names]
+        b = pa.Table.from_arrays([batch.column(c) for c in (*need, *extra)], names=[*need, *extra])
+        if keep is not None:
+            b = b.filter(pa.array(keep))
         return pa.Table.from_arrays(
             [
                 b.column("@timestamp").cast(TS),
@@ -195,8 +188,9 @@ class ScanDetector:
         findings = []
         if ts.size and wm is not None:
             lo = -(2**62) if prev_wm is None else prev_wm
-            findings += self._kind(table, ts, W, R, lo, wm, vertical=True)
-            findings += self._kind(table, ts, W, R, lo, wm, vertical=False)
+            codes = _Codes(table)
+            findings += self._kind(codes, ts, W, R, lo, wm, vertical=True)
+            findings += self._kind(codes, ts, W, R, lo, wm, vertical=False)
         out = (
             pa.concat_tables(findings).sort_by(
                 [("window_start", "ascending"), ("rule_id", "ascending"), ("entity", "ascending")]
@@ -209,22 +203,28 @@ class ScanDetector:
         return RunOutput(out, make_state(ROW_SCHEMA, wm, {1: kept}), late)
 
     def _kind(
-        self, t: pa.Table, ts: np.ndarray, W: int, R: int, lo: int, wm: int, *, vertical: bool
+        self, c: _Codes, ts: np.ndarray, W: int, R: int, lo: int, wm: int, *, vertical: bool
     ) -> list[pa.Table]:
         p = self.params
-        src, dst = t.column("source.ip"), t.column("destination.ip")
-        port = t.column("destination.port")
-        keys = encode_keys([src, dst] if vertical else [src, port])
-        vals, _ = encode_values(port if vertical else dst)
-        port_np = port.to_numpy(zero_copy_only=False).astype(np.int64)
+        src, dst = c.src, c.dst
+        port_np = c.port_np
+        vals = c.port_codes if vertical else c.dst_codes
+        other, n_other = (c.dst_codes, c.n_dst) if vertical else (c.port_codes, c.n_port)
+        if c.n_src * n_other < (1 << 62):
+            gkey = c.src_codes * n_other + other  # one exact int64 per group, not dense
+            order = group_ts_argsort(gkey, ts)
+            g = gkey[order]
+        else:  # astronomically many values: dense ids first
+            keys = encode_keys([src, dst] if vertical else [src, c.port])
+            order = group_ts_order(keys.ids, ts)
+            g = keys.ids[order]
         if vertical:
             thr = np.full(ts.size, p.vertical_threshold, np.int64)
         else:
             listed = np.isin(port_np, np.array(p.horizontal_ports, np.int64))
-            other = p.horizontal_threshold_other
-            thr = np.where(listed, p.horizontal_threshold, -1 if other is None else other)
-        order = group_ts_order(keys.ids, ts)
-        g, tt, v = keys.ids[order], ts[order], vals[order]
+            other_thr = p.horizontal_threshold_other
+            thr = np.where(listed, p.horizontal_threshold, -1 if other_thr is None else other_thr)
+        tt, v = ts[order], vals[order]
         s = sliding_window_stats(g, tt, W, distinct=v)
         th = thr[order]
         win = tt // R
@@ -232,59 +232,44 @@ class ScanDetector:
         cross = closed & (th >= 0) & (s.distinct > th)
         if not cross.any():
             return []
-        fnull = null_mask(t.column("failed"))
-        failed = np.where(fnull, False, t.column("failed").to_numpy(zero_copy_only=False))
-        f_o, fk_o = failed[order].astype(np.int64), (~fnull)[order].astype(np.int64)
-        # failure ratio of the whole source per report window
-        s_ids = encode_keys([src]).ids
-        fa = fixed_window_agg(s_ids, ts, R, values=failed.astype(np.int64))
-        ka = fixed_window_agg(s_ids, ts, R, values=(~fnull).astype(np.int64))
-        src_fail = {
-            (gi, wi): (fs, ks)
-            for gi, wi, fs, ks in zip(
-                fa.group.tolist(),
-                fa.window.tolist(),
-                fa.sum.tolist(),
-                ka.sum.tolist(),
-                strict=True,
-            )
-        }
-        s_ids = s_ids[order]
-        hit = set(zip(g[cross].tolist(), win[cross].tolist(), strict=True))
-        rows_out = []
-        # slices of (group, window) runs in sorted order
+        # slices of (group, window) runs in sorted order; only those that crossed matter
         brk = np.flatnonzero((np.diff(g) != 0) | (np.diff(win) != 0)) + 1
         starts = np.concatenate([[0], brk])
         ends = np.concatenate([brk, [g.size]])
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            key = (int(g[a]), int(win[a]))
-            if key not in hit:
-                continue
+        hit_runs = np.flatnonzero(np.add.reduceat(cross.astype(np.int64), starts) > 0)
+        fnull, failed = c.fnull, c.failed
+        src_fail = c.source_failures(ts, R)
+        rows_out = []
+        for a, b in zip(starts[hit_runs].tolist(), ends[hit_runs].tolist(), strict=True):
+            w_a = int(win[a])
             sl = slice(a, b)
-            sf, sk = src_fail[(int(s_ids[a]), key[1])]
-            gk = float(fk_o[sl].sum())
-            ratio = float(f_o[sl].sum()) / gk if gk else None
+            rows_sl = order[sl]
+            rowi = int(rows_sl[0])
+            sf, sk = src_fail(int(c.src_codes[rowi]), w_a)
+            gk = float((~fnull[rows_sl]).sum())
+            ratio = float(failed[rows_sl].sum()) / gk if gk else None
             if p.min_failed_ratio > 0 and (ratio is None or ratio < p.min_failed_ratio):
                 continue
             cr = cross[sl]
             max_d = int(s.distinct[sl].max())
             thr_v = int(th[a])
             first_cross = int(tt[sl][cr][0])
-            rowi = int(order[a])
             uniq_vals = np.unique(v[sl])
+            src_text = src[rowi].as_py()
             if vertical:
-                sample = sorted({int(port_np[i]) for i in order[sl].tolist()})[: p.max_sample]
-                entity = f"{src[rowi].as_py()} -> {dst[rowi].as_py()}"
+                sample = sorted({int(x) for x in port_np[rows_sl].tolist()})[: p.max_sample]
+                entity = f"{src_text} -> {dst[rowi].as_py()}"
             else:
-                sample = sorted({dst[i].as_py() for i in order[sl][:5000].tolist()})[: p.max_sample]
-                entity = f"{src[rowi].as_py()} -> *:{int(port_np[rowi])}"
+                names = dst.take(pa.array(rows_sl[:5000])).to_pylist()
+                sample = sorted(set(names))[: p.max_sample]
+                entity = f"{src_text} -> *:{int(port_np[rowi])}"
             score = min(0.6 + 0.2 * min(1.0, math.log10(max_d / (thr_v + 1))), 0.8)
             if ratio is not None and ratio >= 0.5:
                 score += 0.1
             score = round(score, 3)
             ev = {
                 "kind": "vertical" if vertical else "horizontal",
-                "source_ip": src[rowi].as_py(),
+                "source_ip": src_text,
                 ("destination_ip" if vertical else "destination_port"): (
                     dst[rowi].as_py() if vertical else int(port_np[rowi])
                 ),
@@ -301,8 +286,8 @@ class ScanDetector:
                 {
                     "rule_id": f"anomaly:scan:{'vertical' if vertical else 'horizontal'}",
                     "entity": entity,
-                    "window_start": key[1] * R,
-                    "window_end": (key[1] + 1) * R,
+                    "window_start": w_a * R,
+                    "window_end": (w_a + 1) * R,
                     "first_seen": int(tt[a]),
                     "last_seen": int(tt[b - 1]),
                     "event_count": b - a,
@@ -312,3 +297,54 @@ class ScanDetector:
                 }
             )
         return [findings_table(rows_out)] if rows_out else []
+
+
+class _Codes:
+    """The columns of one run's rows as integer codes, computed once for both kinds."""
+
+    def __init__(self, t: pa.Table) -> None:
+        self.src, self.dst = t.column("source.ip"), t.column("destination.ip")
+        self.port = t.column("destination.port")
+        self.src_codes, self.n_src = encode_values(self.src)
+        self.dst_codes, self.n_dst = encode_values(self.dst)
+        self.port_codes, self.n_port = encode_values(self.port)
+        self.port_np = self.port.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.fnull = null_mask(t.column("failed"))
+        f = t.column("failed").to_numpy(zero_copy_only=False)
+        self.failed = np.where(self.fnull, False, f).astype(bool)
+        self._src_fail = None
+
+    def source_failures(self, ts: np.ndarray, R: int):
+        """``(source code, window) -> (failed, known)`` over all the source's rows."""
+        if self._src_fail is not None:
+            return self._src_fail
+        win = ts // R
+        wmin = int(win.min())
+        nwin = int(win.max()) - wmin + 1
+        known = (~self.fnull).astype(np.int64)
+        if self.n_src * nwin <= max(4 * ts.size, 1 << 20):
+            key = self.src_codes * nwin + (win - wmin)
+            size = self.n_src * nwin
+            fs = np.bincount(key, weights=self.failed.astype(np.int64), minlength=size)
+            ks = np.bincount(key, weights=known, minlength=size)
+
+            def lookup(code: int, w: int) -> tuple[int, int]:
+                i = code * nwin + (w - wmin)
+                return int(fs[i]), int(ks[i])
+
+        else:
+            fa = fixed_window_agg(self.src_codes, ts, R, values=self.failed.astype(np.int64))
+            ka = fixed_window_agg(self.src_codes, ts, R, values=known)
+            table = {
+                (gi, wi): (fs_, ks_)
+                for gi, wi, fs_, ks_ in zip(
+                    fa.group.tolist(), fa.window.tolist(), fa.sum.tolist(), ka.sum.tolist(),
+                    strict=True,
+                )
+            }  # fmt: skip
+
+            def lookup(code: int, w: int) -> tuple[int, int]:
+                return table[(code, w)]
+
+        self._src_fail = lookup
+        return lookup

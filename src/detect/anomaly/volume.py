@@ -44,10 +44,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.anomaly._select import keep_rows
 from detect.anomaly.base import TS, RunOutput, empty_findings
 from detect.anomaly.keys import (
     US,
-    encode_keys,
+    EncodedKeys,
+    encode_values,
     findings_table,
     make_state,
     next_watermark,
@@ -115,16 +117,12 @@ class VolumeDetector:
         need = ("@timestamp", "source.ip", "source.bytes")
         if any(c not in names for c in need):
             return ROW_SCHEMA.empty_table()
-        keep = pc.is_valid(batch.column(need[0]))
-        for c in need[1:]:
-            keep = pc.and_(keep, pc.is_valid(batch.column(c)))
-        if "event.dataset" in names and self.params.datasets:
-            ds = batch.column("event.dataset")
-            if pa.types.is_dictionary(ds.type):
-                ds = ds.cast(pa.string())
-            in_ds = pc.is_in(ds, value_set=pa.array(list(self.params.datasets)))
-            keep = pc.and_(keep, pc.or_(in_ds, pc.is_null(ds)))
-        b = batch.filter(keep)
+        keep = keep_rows(batch, need, self.params.datasets)
+        if keep is not None and not keep.any():
+            return ROW_SCHEMA.empty_table()
+        b = pa.Table.from_arrays([batch.column(c) for c in need], names=list(need))
+        if keep is not None:
+            b = b.filter(pa.array(keep))
         return pa.Table.from_arrays(
             [
                 b.column("@timestamp").cast(TS),
@@ -149,7 +147,7 @@ class VolumeDetector:
                 rows, ts = rows.filter(pa.array(ok)), ts[ok]
         # this run's rows as (source, window) sums, merged with the open sums in the state
         src = rows.column("source.ip")
-        k = encode_keys([src])
+        k = _encode_one(src)
         a = fixed_window_agg(
             k.ids, ts, W, values=rows.column("source.bytes").to_numpy(zero_copy_only=False)
         )
@@ -194,7 +192,7 @@ class VolumeDetector:
             return empty_findings(), base
         done = done.sort_by([("source.ip", "ascending"), ("window", "ascending")])
         names = [done.column("source.ip")] + ([base.column("source.ip")] if base else [])
-        k = encode_keys([pa.chunked_array([c for n in names for c in n.chunks], pa.string())])
+        k = _encode_one(pa.chunked_array([c for n in names for c in n.chunks], pa.string()))
         nd = done.num_rows
         gid_done, gid_base = k.ids[:nd], k.ids[nd:]
         mean = np.zeros(k.count)
@@ -295,3 +293,13 @@ class VolumeDetector:
                 }
             )
         return rows
+
+
+def _encode_one(col: pa.ChunkedArray) -> EncodedKeys:
+    """``encode_keys([col])`` for one column: its dictionary codes are already dense ids in
+    order of first appearance, so no second hash pass is needed."""
+    ids, count = encode_values(col)
+    first = np.empty(count, np.int64)
+    if ids.size:
+        first[ids[::-1]] = np.arange(ids.size - 1, -1, -1, dtype=np.int64)
+    return EncodedKeys(ids, count, first)
