@@ -51,13 +51,15 @@ from detect.kernels.hashing import (
     _filter_add,
     _filter_maybe,
     _hash_lanes,
+    _load_word,
     _slot_shift,
     filter_words,
     table_size,
 )
+from detect.kernels.ip_parse import _parse_v4, _parse_v4_fast, parse_ips
 from detect.kernels.parallel import probe_ids, run_row_ranges
 
-__all__ = ["IpSetIndex", "build_ip_set", "probe_ip_set"]
+__all__ = ["IpSetIndex", "build_ip_set", "probe_ip_set", "probe_ip_text"]
 
 
 class IpSetIndex(NamedTuple):
@@ -272,6 +274,112 @@ def _probe_ip_set(
                 slot = (slot + 1) & (size - 1)
 
 
+_FULL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_HIGHS = np.uint64(0x8080808080808080)
+_ADD_3A = np.uint64(0x4646464646464646)  # 0x80 - ord(":") per byte
+
+
+@njit
+def _maybe_not_v4(a: np.uint64, b: np.uint64) -> bool:
+    """Whether a byte of ``a`` or ``b`` is ``:`` or above (or not ASCII).
+
+    Dotted-quad text is ``0-9`` and ``.`` only, all below ``:``. Adding 0x46 to an
+    ASCII byte sets its high bit exactly when the byte is ``:`` (0x3a) or above, with
+    no carry into the next byte; a non-ASCII byte has its high bit set already (its
+    carry can only flag more). One test for both words, cheaper than looking for
+    ``:`` itself (measured 84 ms against 93 ms per 10M rows).
+    """
+    return (((a + _ADD_3A) | a | (b + _ADD_3A) | b) & _HIGHS) != _ZERO
+
+
+@njit
+def _probe_ip_text(
+    offsets: np.ndarray,
+    data: np.ndarray,
+    validity: np.ndarray,
+    has_nulls: bool,  # noqa: FBT001 (numba: no keyword-only)
+    v4_table: np.ndarray,
+    v4_filter: np.ndarray,
+    v4_text_filter: np.ndarray,
+    out: np.ndarray,
+    slow: np.ndarray,
+) -> int:
+    """``out[row]`` for IP text rows that cannot be IPv6; the others are listed in ``slow``.
+
+    Why this is exact without parsing most rows: text without ``:`` is a valid address
+    (for ``ipaddress`` and :mod:`detect.kernels.ip_parse`) only as a dotted quad, and a
+    valid dotted quad is the *one* canonical text of its address (decimal, no leading
+    zeros). So a 7-15 byte row without ``:`` whose 16 zero-padded bytes are not in the
+    filter of the IPv4 indicators' texts is surely no indicator (-1) and is never
+    parsed; a row that passes (hits and about 0.5 % false positives) is parsed exactly
+    and probed in the IPv4 table (prefetched, as in :func:`_probe_ip_set`). Rows with a
+    byte ``:`` or above (see :func:`_maybe_not_v4`), rows of other lengths and rows
+    within 16 bytes of the buffer end go to ``slow`` (returned: their count) for the
+    full parser. ``validity`` is read only
+    when ``has_nulls``; ``out`` is -1 for null rows.
+    """
+    nd = len(data)
+    size4 = v4_table.shape[0]
+    shift4 = _slot_shift(size4)
+    n = len(offsets) - 1
+    cand_rows = np.empty(_BLOCK, dtype=np.int64)
+    cand_keys = np.empty(_BLOCK, dtype=np.uint64)
+    cand_slots = np.empty(_BLOCK, dtype=np.int64)
+    n_slow = 0
+    for start in range(0, n, _BLOCK):
+        end = min(start + _BLOCK, n)
+        m = 0
+        for row in range(start, end):
+            out[row] = -1
+            if has_nulls and not validity[row]:
+                continue
+            s = np.int64(offsets[row])
+            e = np.int64(offsets[row + 1])
+            length = e - s
+            if length < 7 or length > 15 or s + 16 > nd:
+                if length >= 2:  # "::" is the shortest address
+                    slow[n_slow] = row
+                    n_slow += 1
+                continue
+            # the row's bytes, zero-padded to 16: 7..15 bytes, so ``a`` keeps 7 or 8
+            a = _load_word(data, s) & (_FULL >> np.uint64(8 * (8 - min(length, 8))))
+            b = _load_word(data, s + 8) & (
+                (np.uint64(1) << np.uint64(8 * max(length - 8, 0))) - np.uint64(1)
+            )
+            if _maybe_not_v4(a, b):  # may be IPv6 (a ':'): the full parser decides
+                slow[n_slow] = row
+                n_slow += 1
+                continue
+            if _filter_maybe(v4_text_filter, _hash_lanes(a, b)):
+                v = _parse_v4_fast(data, s, e) if e + 8 <= nd else _parse_v4(data, s, e)
+                if v >= 0:
+                    u = np.uint64(v)  # big-endian a.b.c.d to the native key (byte 12 lowest)
+                    key = (
+                        ((u >> np.uint64(24)) & np.uint64(0xFF))
+                        | ((u >> np.uint64(8)) & np.uint64(0xFF00))
+                        | ((u << np.uint64(8)) & np.uint64(0xFF0000))
+                        | ((u & np.uint64(0xFF)) << np.uint64(24))
+                    )
+                    slot = np.int64((key * _K1) >> shift4)
+                    prefetch(v4_table, slot)
+                    cand_rows[m] = row
+                    cand_keys[m] = key
+                    cand_slots[m] = slot
+                    m += 1
+        for j in range(m):
+            key = cand_keys[j]
+            slot = cand_slots[j]
+            while True:
+                entry = v4_table[slot]
+                if entry == _ZERO:
+                    break
+                if (entry >> _S32) == key:
+                    out[cand_rows[j]] = np.int64(entry & _M32) - 1
+                    break
+                slot = (slot + 1) & (size4 - 1)
+    return n_slow
+
+
 def as_lanes(values: np.ndarray) -> np.ndarray:
     """An ``(n, 16)`` uint8 matrix as ``(n, 2)`` native uint64 lanes (a view when possible)."""
     values = np.asarray(values)
@@ -395,3 +503,58 @@ def probe_ip_set(
         lanes, valid = _ip_matrix(values, validity)
         return probe_ip_lanes(index, lanes, valid, threads=threads)
     return probe_ids(values, lambda chunk: _probe_plain(index, chunk, threads))
+
+
+def _probe_text_plain(index: IpSetIndex, chunk: pa.Array, threads: int) -> np.ndarray:
+    n = len(chunk)
+    if pa.types.is_null(chunk.type) or n == 0:
+        return np.full(n, -1, dtype=np.int32)
+    buf = ab.string_buffers(chunk)
+    data = buf.data if len(buf.data) else np.zeros(1, dtype=np.uint8)
+    has_nulls = buf.validity is not None
+    validity = buf.validity if has_nulls else np.ones(0, np.bool_)  # then never read
+    out = np.empty(n, dtype=np.int32)
+
+    def run(a: int, b: int) -> np.ndarray:
+        slow = np.empty(b - a, dtype=np.int64)
+        k = _probe_ip_text(buf.offsets[a : b + 1], data, validity[a:b], has_nulls,
+                           index.v4_table, index.v4_filter, index.v4_text_filter,
+                           out[a:b], slow)  # fmt: skip
+        return slow[:k] + a
+
+    slow = np.concatenate(run_row_ranges(run, n, threads=threads))
+    if len(slow) > n // 4:  # mostly IPv6: parse the whole chunk
+        values, ok = parse_ips(buf.offsets, data, buf.validity)
+        return probe_ip_lanes(index, as_lanes(values), ok, threads=threads)
+    if len(slow):
+        values, ok = parse_ips(*ab.string_buffers(chunk.take(pa.array(slow)))[:2])
+        out[slow] = probe_ip_lanes(index, as_lanes(values), ok, threads=threads)
+    return out
+
+
+def probe_ip_text(
+    index: IpSetIndex, values: pa.Array | pa.ChunkedArray, *, threads: int = 1
+) -> np.ndarray:
+    """Indicator id of every row's IP *text*, -1 when none (or null, or not an address).
+
+    The same answer as ``probe_ip_set(index, enrich.ip_to_bin(values))``, without
+    materialising the 16-byte column: IPv4 text that cannot be an indicator is
+    rejected on a filter of the indicators' dotted-quad texts and never parsed (see
+    :func:`_probe_ip_text`); IPv6 and unusual text go through the full parser.
+
+    Parameters
+    ----------
+    index : from :func:`build_ip_set`.
+    values : string / large_string Array or ChunkedArray (chunks in turn, slices
+        honoured), or a dictionary array of those (the dictionary is probed once).
+    threads : threads for the probe (same result as one thread).
+
+    Examples
+    --------
+    >>> from detect.enrich import ip_to_bin
+    >>> index = build_ip_set(ip_to_bin(pa.array(["10.0.0.1", "2001:db8::1"])), [7, 8])
+    >>> probe_ip_text(index, pa.array(["10.0.0.1", "::ffff:10.0.0.1", "010.0.0.1", None,
+    ...                                "2001:DB8::1"])).tolist()
+    [7, 7, -1, -1, 8]
+    """
+    return probe_ids(values, lambda chunk: _probe_text_plain(index, chunk, threads))
