@@ -97,11 +97,53 @@ def test_kernel_callable_from_njit() -> None:
     index = build_ip_set(np.ones((1, 16), np.uint8), [9])
 
     @njit
-    def hits(lanes, keys, ids, filt, all_ones):
+    def hits(lanes, keys, ids, filt, all_ones, v4_table, v4_filter, v4_text_filter):
         out = np.empty(lanes.shape[0], np.int32)
-        _probe_ip_set(lanes, np.ones(lanes.shape[0], np.bool_), keys, ids, filt, all_ones, out)
+        valid = np.ones(lanes.shape[0], np.bool_)
+        _probe_ip_set(
+            lanes,
+            valid,
+            False,
+            keys,
+            ids,
+            filt,
+            all_ones,
+            v4_table,
+            v4_filter,
+            v4_text_filter,
+            out,
+        )
         return (out == 9).sum()
 
     events = np.ones((3, 16), np.uint8)
     events[1, 0] = 2
     assert hits(as_lanes(events), *index) == 2
+
+
+def test_ipv4_table_mixed_with_v6_and_nulls() -> None:
+    """Many IPv4 keys (long probe runs in the IPv4 table) beside IPv6 keys, nulls between."""
+    rng = np.random.default_rng(11)
+    v4 = np.zeros((20_000, 16), np.uint8)
+    v4[:, 10:12] = 0xFF
+    v4[:, 12:] = rng.integers(0, 256, (20_000, 4), dtype=np.uint8)
+    v4[:50, 12:] = 0  # 0.0.0.0 and duplicates: the first id wins
+    v6 = rng.integers(0, 256, (3000, 16), dtype=np.uint8)
+    keys = np.concatenate([v4, v6])
+    events = np.concatenate(
+        [
+            keys[rng.integers(0, len(keys), 30_000)],
+            rng.integers(0, 256, (30_000, 16), dtype=np.uint8),
+        ]
+    )
+    events[rng.random(len(events)) < 0.5, :12] = v4[0, :12]  # random IPv4 misses too
+    rng.shuffle(events)
+    valid = rng.random(len(events)) > 0.1
+    index = build_ip_set(keys, np.arange(len(keys)))
+    want = naive.ip_set_ids(
+        [bytes(e) if ok else None for e, ok in zip(events, valid, strict=True)],
+        [bytes(k) for k in keys],
+        list(range(len(keys))),
+    )
+    assert probe_ip_set(index, events, validity=valid).tolist() == want
+    assert probe_ip_set(index, events, validity=valid, threads=2).tolist() == want
+    assert sum(w >= 0 for w in want) > 20_000
