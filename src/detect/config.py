@@ -47,6 +47,7 @@ class Settings:
     fail_on: str | None = None
     reprocess: bool = False
     close_windows: bool = False  # score detector windows still open at the end of the run
+    detector_rows: int = 5_000_000  # rows a detector holds before it runs between files
     alert_window: int = 3600
     organization: str | None = None
     observer: str | None = None
@@ -71,6 +72,9 @@ class Settings:
             raise ConfigError(msg)
         if self.log_format not in ("text", "json"):
             msg = f"log_format must be 'text' or 'json', got {self.log_format!r}"
+            raise ConfigError(msg)
+        if self.detector_rows < 1:
+            msg = f"detector_rows must be at least 1, got {self.detector_rows}"
             raise ConfigError(msg)
         if self.alert_window < 1:
             msg = f"alert_window must be a positive number of seconds, got {self.alert_window}"

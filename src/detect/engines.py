@@ -167,7 +167,7 @@ def _add_correlations(
                 info.references if info else (),
             )
     if engines.anomaly is None:
-        engines.anomaly = AnomalyEngine()
+        engines.anomaly = AnomalyEngine(flush_rows=settings.detector_rows)
     engines.anomaly.add(
         "correlation",
         detector,
@@ -186,7 +186,7 @@ def _add_anomaly(engines: EngineSet, settings: Settings) -> None:
         return
     from detect.anomaly.engine import AnomalyEngine
 
-    anomaly = AnomalyEngine(configs)
+    anomaly = AnomalyEngine(configs, flush_rows=settings.detector_rows)
     if engines.anomaly is not None:  # correlations came first
         for slot in engines.anomaly.slots:
             anomaly.slots.append(slot)

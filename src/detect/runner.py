@@ -124,7 +124,8 @@ def run(
                     _failed(f, r, e)
             hashes = [r.content_hash for r in reports if r.content_hash]
             seen = store.seen_hashes(hashes) if not settings.reprocess else set()
-            states = store.load_states() if engines.anomaly is not None else {}
+            if engines.anomaly is not None:
+                engines.anomaly.begin(store.load_states())
         finally:
             store.close()
         timer.add("store", t)
@@ -156,9 +157,13 @@ def run(
                     contributions.extend(file_contribs)
                     input_records.append(
                         InputRecord(
-                            path=r.path, size=r.size, mtime=r.mtime,
-                            content_hash=r.content_hash or "", format=r.format,
-                            events=r.events, rejects=r.rejects,
+                            path=r.path,
+                            size=r.size,
+                            mtime=r.mtime,
+                            content_hash=r.content_hash or "",
+                            format=r.format,
+                            events=r.events,
+                            rejects=r.rejects,
                         )
                     )
                     summary.bytes += r.size
@@ -174,7 +179,7 @@ def run(
             if engines.anomaly is not None:
                 t = time.perf_counter()
                 anomaly = engines.anomaly.finish(
-                    states, final=settings.close_windows, run_id=summary.run_id
+                    final=settings.close_windows, run_id=summary.run_id
                 )
                 timer.add("anomaly", t)
                 summary.seconds = dict(timer.seconds)
@@ -187,7 +192,8 @@ def run(
             all_contrib = pa.concat_tables(contributions) if contributions else None
             summary.hits = (
                 int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
-                if contributions else 0
+                if contributions
+                else 0
             )
             t = time.perf_counter()
             store = open_store(db)
@@ -214,7 +220,9 @@ def run(
                     index_hash=_index_hash(engines),
                 )
                 result = store.commit_run(
-                    record, input_records, all_contrib if all_contrib is not None else [],
+                    record,
+                    input_records,
+                    all_contrib if all_contrib is not None else [],
                     replace_inputs=settings.reprocess,
                     indicator_set=_indicator_set(engines),
                     states=anomaly.states if anomaly is not None else (),
@@ -261,9 +269,13 @@ def _indicator_set(engines: EngineSet) -> IndicatorSetRecord | None:
     if index is None:
         return None
     return IndicatorSetRecord(
-        index_hash=index.index_hash, built_at=index.built_at, feeds=index.feeds,
-        indicators=index.indicators.num_rows, by_type=index.by_type(),
-        problems=index.problems, suppressed=index.suppressed,
+        index_hash=index.index_hash,
+        built_at=index.built_at,
+        feeds=index.feeds,
+        indicators=index.indicators.num_rows,
+        by_type=index.by_type(),
+        problems=index.problems,
+        suppressed=index.suppressed,
     )
 
 
@@ -289,8 +301,15 @@ def _run_args(settings: Settings, summary: RunSummary) -> dict:
     return record
 
 
-def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: RejectWriter,
-                  timer: Timer, engines: EngineSet, offset: int) -> tuple[list[pa.Table], int]:
+def _process_file(
+    f: InputFile,
+    r: FileReport,
+    settings: Settings,
+    rejects: RejectWriter,
+    timer: Timer,
+    engines: EngineSet,
+    offset: int,
+) -> tuple[list[pa.Table], int]:
     """One file through the pipeline; errors stop the file and drop its contributions."""
     contribs: list[pa.Table] = []
     start_offset = offset
@@ -306,7 +325,9 @@ def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: Reje
                 table = with_context(hits, batch, engines, local)
                 contribs.append(
                     aggregate_hits(
-                        table, window=settings.alert_window, input_hash=r.content_hash,
+                        table,
+                        window=settings.alert_window,
+                        input_hash=r.content_hash,
                         evidence_columns=[*EVIDENCE_COLUMNS, "field"],
                     )
                 )
@@ -321,6 +342,8 @@ def _process_file(f: InputFile, r: FileReport, settings: Settings, rejects: Reje
         if mark is not None:
             engines.anomaly.rollback(mark)  # the file is not recorded: nor are its rows
         return [], start_offset + r.events
+    if engines.anomaly is not None:
+        engines.anomaly.file_done()  # the file is complete: detectors may run on it now
     if len(contribs) > 1:
         # an alert window spans batches: one contribution per (alert, input)
         contribs = [merge_contributions(contribs)]

@@ -7,8 +7,11 @@ store, calls ``run`` once over this run's rows and that state, and commits findi
 (as alert contributions) and the new states in the run's one transaction, so a
 killed run changes neither alerts nor state.
 
-Memory: the selected rows of one run are kept until the end (a few narrow columns per
-event a detector cares about) plus each detector's state, bounded by its retention.
+Memory: each detector's selected rows (a few narrow columns per event it cares about)
+are kept until the end of the run, or until they pass ``flush_rows``: then, between two
+files, the detector runs over them with the state so far (as a run boundary would) and
+only its state is kept. Files of one run that overlap in time and are read after such a
+flush may find some windows closed: their events are counted as late, never silent.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ class _Slot:
     detector: Any
     kind: str = KIND  # rule_kind of its alerts: anomaly, or correlation
     parts: list[pa.Table] = field(default_factory=list)
+    rows: int = 0  # rows in parts
     seconds: float = 0.0
+    state: pa.Table | None = None  # carried between flushes within the run
+    found: list[pa.Table] = field(default_factory=list)
+    late: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,18 @@ class AnomalyResult:
 class AnomalyEngine:
     """The configured detectors of one run."""
 
-    def __init__(self, configs: Sequence[DetectorConfig] = ()) -> None:
+    def __init__(
+        self, configs: Sequence[DetectorConfig] = (), *, flush_rows: int = 5_000_000
+    ) -> None:
         self.slots = [_Slot(c.key, c.build()) for c in configs]
         self.info: dict[str, FindingInfo] = {}  # rule id -> alert metadata, beyond built-ins
+        self.flush_rows = flush_rows
+
+    def begin(self, states: Mapping[str, pa.Table]) -> None:
+        """Start a run from the stored states (``Store.load_states``)."""
+        for slot in self.slots:
+            slot.state = states.get(slot.key)
+            slot.parts, slot.rows, slot.found, slot.late = [], 0, [], 0
 
     def add(self, key: str, detector: Any, *, kind: str, info: Mapping[str, FindingInfo]) -> None:
         """Another detector (Sigma correlations), its alerts of ``kind``."""
@@ -83,12 +99,35 @@ class AnomalyEngine:
             rows = slot.detector.select(batch)
             if rows.num_rows:
                 slot.parts.append(rows)
+                slot.rows += rows.num_rows
             select_hits = getattr(slot.detector, "select_hits", None)
             if select_hits is not None and hits is not None and hits.num_rows:
                 more = select_hits(hits)
                 if more.num_rows:
                     slot.parts.append(more)
+                    slot.rows += more.num_rows
             slot.seconds += time.perf_counter() - t
+
+    def file_done(self) -> None:
+        """Between files: detectors holding more than ``flush_rows`` rows run now."""
+        for slot in self.slots:
+            if slot.rows > self.flush_rows:
+                self._run(slot, final=False)
+
+    def _run(self, slot: _Slot, *, final: bool) -> None:
+        t = time.perf_counter()
+        rows = _concat(slot.parts, slot.detector)
+        slot.parts, slot.rows = [], 0
+        out = slot.detector.run(rows, slot.state, final=final)
+        slot.state = out.state
+        slot.late += out.late
+        found = out.findings.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA)
+        slot.found.append(
+            found.append_column(
+                "detector", pa.repeat(pa.scalar(slot.key), found.num_rows)
+            ).append_column("rule_kind", pa.repeat(pa.scalar(slot.kind), found.num_rows))
+        )
+        slot.seconds += time.perf_counter() - t
 
     def checkpoint(self) -> list[int]:
         """A mark to :meth:`rollback` to (a file that fails midway feeds no detector)."""
@@ -97,26 +136,22 @@ class AnomalyEngine:
     def rollback(self, mark: list[int]) -> None:
         for slot, n in zip(self.slots, mark, strict=True):
             del slot.parts[n:]
+            slot.rows = sum(p.num_rows for p in slot.parts)
 
-    def finish(self, states: Mapping[str, pa.Table], *, final: bool, run_id: str) -> AnomalyResult:
-        """Run every detector over its rows and stored state; findings as contributions."""
+    def finish(self, *, final: bool, run_id: str) -> AnomalyResult:
+        """Run every detector over its remaining rows; findings as contributions."""
         findings: list[pa.Table] = []
         records: list[StateRecord] = []
         seconds: dict[str, float] = {}
         late = 0
         for slot in self.slots:
-            t = time.perf_counter()
-            rows = _concat(slot.parts, slot.detector)
-            out = slot.detector.run(rows, states.get(slot.key), final=final)
-            slot.parts.clear()
-            found = out.findings.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA)
-            found = found.append_column(
-                "detector", pa.repeat(pa.scalar(slot.key), found.num_rows)
-            ).append_column("rule_kind", pa.repeat(pa.scalar(slot.kind), found.num_rows))
+            self._run(slot, final=final)
+            found = pa.concat_tables(slot.found)
             findings.append(found)
-            records.append(StateRecord(slot.key, out.state, out.late, found.num_rows))
-            late += out.late
-            seconds[slot.key] = slot.seconds + time.perf_counter() - t
+            records.append(StateRecord(slot.key, slot.state, slot.late, found.num_rows))
+            late += slot.late
+            seconds[slot.key] = slot.seconds
+            slot.found, slot.state = [], None
         table = (
             pa.concat_tables(findings)
             if findings
