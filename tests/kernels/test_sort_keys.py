@@ -103,6 +103,21 @@ def test_unique_mask(keys):
     assert unique_mask(np.array(keys, np.int64)).tolist() == [c[k] == 1 for k in keys]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=0, max_size=3000),
+    st.sampled_from([0, 1, 40, 58, 61]),
+    st.integers(0, 2**20),
+)
+def test_unique_mask_crowded_buckets(small, shift, salt):
+    """Keys sharing their top bits (one crowded bucket, sorted in full) or spread over
+    them (several radix passes), duplicates common, against a counter."""
+    keys = [((k << shift) ^ salt) - (1 << 62) * (k % 3) for k in small]
+    keys = [((x + 2**63) % 2**64) - 2**63 for x in keys]  # wrap into int64
+    c = Counter(keys)
+    assert unique_mask(np.array(keys, np.int64)).tolist() == [c[k] == 1 for k in keys]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
