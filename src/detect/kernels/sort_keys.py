@@ -242,6 +242,27 @@ def unique_mask(keys: np.ndarray) -> np.ndarray:
 
 @njit
 def _connection_totals(pair, conn, n_conn, dur, start, end, n_pair):
+    n = pair.shape[0]
+    ident = n_conn == n
+    for i in range(n):
+        if not ident:
+            break
+        ident = conn[i] == i
+    if ident:  # every row its own connection (unique uids): one fused pass
+        total = np.zeros(n_pair, np.int64)
+        longest = np.full(n_pair, np.iinfo(np.int64).min, np.int64)
+        conns = np.zeros(n_pair, np.int64)
+        t0 = np.full(n_pair, np.iinfo(np.int64).max, np.int64)
+        t1 = np.full(n_pair, np.iinfo(np.int64).min, np.int64)
+        for i in range(n):
+            p = pair[i]
+            d = dur[i]
+            total[p] += d
+            longest[p] = max(longest[p], d)
+            conns[p] += 1
+            t0[p] = min(t0[p], start[i])
+            t1[p] = max(t1[p], end[i])
+        return total, longest, conns, conns.copy(), t0, t1
     cmax = np.full(n_conn, np.iinfo(np.int64).min, np.int64)
     cpair = np.zeros(n_conn, np.int64)
     events = np.zeros(n_pair, np.int64)
