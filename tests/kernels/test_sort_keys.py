@@ -103,6 +103,21 @@ def test_unique_mask(keys):
     assert unique_mask(np.array(keys, np.int64)).tolist() == [c[k] == 1 for k in keys]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=0, max_size=3000),
+    st.sampled_from([0, 1, 40, 58, 61]),
+    st.integers(0, 2**20),
+)
+def test_unique_mask_crowded_buckets(small, shift, salt):
+    """Keys sharing their top bits (one crowded bucket, sorted in full) or spread over
+    them (several radix passes), duplicates common, against a counter."""
+    keys = [((k << shift) ^ salt) - (1 << 62) * (k % 3) for k in small]
+    keys = [((x + 2**63) % 2**64) - 2**63 for x in keys]  # wrap into int64
+    c = Counter(keys)
+    assert unique_mask(np.array(keys, np.int64)).tolist() == [c[k] == 1 for k in keys]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -141,3 +156,41 @@ def test_connection_totals_naive(rows):
             max(r[4] for r in prow),
         )
         assert tuple(int(a[i]) for a in got) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # pair
+            st.integers(-(10**12), 10**15),  # duration
+            st.integers(-(10**9), 10**9),  # start
+            st.integers(-(10**9), 10**9),  # end
+        ),
+        max_size=100,
+    ),
+    st.booleans(),
+)
+def test_connection_totals_one_row_per_connection(rows, shuffle):
+    """Every row its own connection: ids in row order take the fused pass, a permutation
+    of them the general one; both against the naive sums."""
+    n = len(rows)
+    pairs = sorted({r[0] for r in rows})
+    pid = {p: i for i, p in enumerate(pairs)}
+    pair = np.array([pid[r[0]] for r in rows], np.int64)
+    conn = np.arange(n, dtype=np.int64)
+    if shuffle and n > 1:
+        conn = conn[::-1].copy()
+    cols = [np.array([r[k] for r in rows], np.int64) for k in (1, 2, 3)]
+    got = connection_totals(pair, conn, n, *cols, len(pairs))
+    for p in pairs:
+        prow = [r for r in rows if r[0] == p]
+        want = (
+            sum(r[1] for r in prow),
+            max(r[1] for r in prow),
+            len(prow),
+            len(prow),
+            min(r[2] for r in prow),
+            max(r[3] for r in prow),
+        )
+        assert tuple(int(a[pid[p]]) for a in got) == want

@@ -76,6 +76,20 @@ def test_fixed_window_agg_matches_naive(ev, width):
 
 
 @settings(max_examples=150, deadline=None)
+@given(events, widths, st.sampled_from([1, 10**5, 10**9]))
+def test_fixed_window_agg_without_distinct_matches_naive(ev, width, spread):
+    """No distinct column: the dense per-cell path (few cells) and the radix-sorted path
+    (groups spread so that cells outnumber rows), both sorted by (group, window)."""
+    g, t, v, _d = cols(ev)
+    r = fixed_window_agg(g * spread, t, width, values=v)
+    got = list(zip(*(x.tolist() for x in r), strict=True))
+    want = [(gg * spread, w, c, s, 0, f, la) for gg, w, c, s, _n, f, la in naive_fixed(ev, width)]
+    assert got == want
+    r = fixed_window_agg(g * spread, t, width)  # count / first / last only
+    assert r.count.tolist() == [x[2] for x in want] and r.sum.tolist() == [0] * len(want)
+
+
+@settings(max_examples=150, deadline=None)
 @given(events, widths)
 def test_sliding_window_matches_naive(ev, width):
     g, t, v, d = cols(ev)

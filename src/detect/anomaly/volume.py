@@ -164,11 +164,14 @@ class VolumeDetector:
             }
         )
         old = state_part(state, 1, AGG)
-        sums = pa.concat_tables([old, new.cast(old.schema)]) if old is not None else new
-        sums = sums.group_by(["source.ip", "window"], use_threads=False).aggregate(
-            [("bytes", "sum"), ("count", "sum"), ("first", "min"), ("last", "max")]
-        )
-        sums = sums.rename_columns(AGG)
+        if old is None:  # new holds one row per (source, window) already
+            sums = new
+        else:
+            sums = pa.concat_tables([old, new.cast(old.schema)])
+            sums = sums.group_by(["source.ip", "window"], use_threads=False).aggregate(
+                [("bytes", "sum"), ("count", "sum"), ("first", "min"), ("last", "max")]
+            )
+            sums = sums.rename_columns(AGG)
         max_ts = int(pc.max(sums.column("last")).as_py()) if sums.num_rows else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         base = state_part(state, 2, BASE)

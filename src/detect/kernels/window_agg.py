@@ -5,10 +5,12 @@ Keys (source, destination pair, ...) are encoded to dense ``int64`` ids once, up
 excluded upstream. Everything here is exact integer work.
 
 - :func:`fixed_window_agg`: per (group, fixed window ``ts // width``): event count, sum of
-  a value column and the exact number of distinct values of a second id column. Sort
+  a value column and the exact number of distinct values of a second id column. Without
+  a distinct column and with at most ``max(2 n, 65536)`` (group, window) cells (the usual
+  case: hosts x hours), one flat pass into dense per-cell arrays, no sort. Otherwise sort
   based: (group, window, value) is packed into one ``int64`` when it fits (it nearly
-  always does) and sorted with numpy's vectorised sort; one flat numba pass then counts
-  runs. Without a sum only the packed keys are sorted (no argsort, no gather).
+  always does) and radix argsorted (numpy's sort beyond 44 bits); one flat numba pass
+  then counts runs.
 - :func:`sliding_window_stats`: for every event of input sorted by (group, ts), the count,
   sum and number of distinct values among its group's events in ``(ts - width, ts]``
   (events tied with ``ts`` included, whichever side of it they sit). Two pointers and a
@@ -39,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from detect.kernels._jit import njit
+from detect.kernels.sort_keys import radix_argsort
 
 __all__ = [
     "EwmaOut",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 _I64_MAX = (1 << 63) - 1
+_DENSE_MIN = 1 << 16  # cells a dense aggregation may always use
 
 
 class FixedAgg(NamedTuple):
@@ -137,6 +141,38 @@ def _runs_packed(packed, shift, ts_sorted, has_ts):
 
 
 @njit
+def _dense_agg(comp, ts, values, has_values, ncells):
+    """Per cell id of ``comp`` (below ``ncells``): count, sum, min / max ts; present cells."""
+    counts = np.zeros(ncells, np.int64)
+    sums = np.zeros(ncells, np.int64)
+    first = np.zeros(ncells, np.int64)
+    last = np.zeros(ncells, np.int64)
+    for i in range(comp.shape[0]):
+        c = comp[i]
+        t = ts[i]
+        if counts[c] == 0:
+            first[c] = t
+            last[c] = t
+        else:
+            first[c] = min(first[c], t)
+            last[c] = max(last[c], t)
+        counts[c] += 1
+        if has_values:
+            sums[c] += values[i]
+    m = 0
+    for c in range(ncells):
+        if counts[c]:
+            m += 1
+    cells = np.empty(m, np.int64)
+    j = 0
+    for c in range(ncells):
+        if counts[c]:
+            cells[j] = c
+            j += 1
+    return cells, counts[cells], sums[cells], first[cells], last[cells]
+
+
+@njit
 def _runs_sum(packed, shift, values_sorted):
     """Per run of ``packed >> shift``: sum of ``values_sorted``."""
     n = packed.shape[0]
@@ -180,6 +216,14 @@ def fixed_window_agg(
     if comp is None:  # astronomically sparse: densify (group, window) first
         _, comp = np.unique(np.stack([group, win]), axis=1, return_inverse=True)
         comp = comp.astype(np.int64).reshape(-1)
+    if distinct is None and ngroup * nwin <= max(2 * n, _DENSE_MIN):
+        # few (group, window) cells: aggregate into dense per-cell arrays, no sort at all
+        vals = _as_i64(values) if values is not None else group
+        cells, counts, sums, first_ts, last_ts = _dense_agg(
+            comp, ts, vals, values is not None, ngroup * nwin
+        )
+        z = np.zeros(cells.shape[0], np.int64)
+        return FixedAgg(cells // nwin, cells % nwin + wmin, counts, sums, z, first_ts, last_ts)
     dshift = 0
     if distinct is not None:
         d = _as_i64(distinct)
@@ -197,7 +241,8 @@ def fixed_window_agg(
     else:
         packed = comp
     # One sort; ts (for first / last seen) and values need the permutation, counts do not.
-    order = np.argsort(packed, kind="stable")
+    nbits = _bits(int(packed.max()) + 1)
+    order = radix_argsort(packed, nbits) if nbits <= 44 else np.argsort(packed, kind="stable")
     packed_s = packed[order]
     ts_s = ts[order]
     starts, counts, dist, first_ts, last_ts = _runs_packed(packed_s, dshift, ts_s, True)
