@@ -300,6 +300,19 @@ def test_unsupported_rule_says_why(
     assert "cannot run: field 'Image' is not a canonical column" in err
 
 
+def test_correlation_rule_points_to_detect_run(
+    events: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    rule = root / "rules" / "correlation" / "ssh_brute_force.yml"
+    assert (
+        run("rules", "test", "SSH Brute Force From One Source", str(events), "--rules", str(rule))
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "is a correlation rule" in err and "detect run" in err and "ssh_session" in err
+
+
 def test_broken_rule_file(rules: Path, events: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("rules", "test", str(rules / "broken.yml"), str(events)) == 2
     assert "cannot parse the rule" in capsys.readouterr().err

@@ -451,6 +451,14 @@ def test_rule(
     out = obj(ctx)
     settings = out.settings(rules=rules, batch_size=batch_size)
     loaded = find_rule(rule, settings.rules_or_default())
+    if type(loaded.rule).__name__ == "SigmaCorrelationRule":
+        refs = ", ".join(str(r.reference) for r in getattr(loaded.rule, "rules", []) or [])
+        msg = (
+            f"rule {getattr(loaded.rule, 'id', None) or rule} ({loaded.rule.title}) is a "
+            "correlation rule: it judges windows of many events and runs in 'detect run' "
+            f"(findings as alerts of kind correlation); test its base rules here: {refs}"
+        )
+        raise ConfigError(msg)
     engine = SigmaEngine([loaded])
     if engine.unsupported:
         u = engine.unsupported[0]
