@@ -177,9 +177,12 @@ def test_intern_strings_exact(values: list[str | None], large: bool) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(-(2**62), 2**62) | st.integers(0, 5), max_size=60))
-def test_group_int64(keys: list[int]) -> None:
-    ids, first, m = group_int64(np.array(keys, dtype=np.int64))
+@given(
+    st.lists(st.integers(-(2**62), 2**62) | st.integers(0, 5), max_size=60),
+    st.sampled_from([0, 1, 7, 64, 5000]),
+)
+def test_group_int64(keys: list[int], size_hint: int) -> None:
+    ids, first, m = group_int64(np.array(keys, dtype=np.int64), size_hint=size_hint)
     seen: dict[int, int] = {}
     want_first = [k not in seen and seen.setdefault(k, len(seen)) >= 0 for k in keys]
     assert ids.tolist() == [seen[k] for k in keys]

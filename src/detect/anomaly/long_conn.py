@@ -193,7 +193,7 @@ class LongConnDetector:
             t.column("destination.port"),
         )
         # (pair, window) ids: exact int64 keys of the columns' codes, hashed once
-        codes = [encode_values(c) for c in (src, dst, port)]
+        codes = [encode_values(src), encode_values(dst), _int_codes(port)]
         w = win - win.min()
         codes.append((w, int(w.max()) + 1))
         key, radix = np.zeros(n, np.int64), 1
@@ -202,7 +202,7 @@ class LongConnDetector:
                 key, _, radix = group_int64(key)
             key = key * k + c
             radix *= k
-        pair, first, n_pair = group_int64(key)
+        pair, first, n_pair = group_int64(key, size_hint=n)
         # connections: rows sharing a uid within a pair. A uid whose hash no other row has
         # is a connection of its own; only the rows whose hash repeats are grouped exactly.
         uid = t.column("event.id")
@@ -275,6 +275,15 @@ class LongConnDetector:
         return findings_table(out).sort_by(
             [("window_start", "ascending"), ("rule_id", "ascending"), ("entity", "ascending")]
         )
+
+
+def _int_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Codes of an integer column without nulls: its values minus the minimum (no hashing)."""
+    if col.null_count or len(col) == 0:
+        return encode_values(col)
+    v = col.to_numpy().astype(np.int64, copy=False)
+    lo = int(v.min())
+    return v - lo, int(v.max()) - lo + 1
 
 
 def _end_us(t: pa.Table) -> np.ndarray:

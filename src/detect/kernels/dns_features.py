@@ -609,8 +609,11 @@ def _group_int64(
     return n, m
 
 
-def group_int64(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def group_int64(keys: np.ndarray, *, size_hint: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """Dense ids of int64 keys in first-appearance order, a first-occurrence flag, the count.
+
+    ``size_hint``: the expected number of distinct keys (e.g. the row count when most keys
+    are distinct); the table starts at that size instead of growing to it by rehashing.
 
     >>> ids, first, m = group_int64(np.array([7, 3, 7, 7, 2]))
     >>> ids.tolist(), first.tolist(), m
@@ -623,6 +626,8 @@ def group_int64(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     if n == 0:
         return ids, first, 0
     size = 16 if n < _FIRST_TABLE // 2 else _FIRST_TABLE
+    if size_hint > 0:  # a power of two holding min(hint, n) keys at most half full
+        size = max(size, 1 << int(min(size_hint, n)).bit_length())
     slots = np.full(size, -1, dtype=np.int64)
     slot_hash = np.zeros(size, dtype=np.uint64)
     row, m = 0, 0
