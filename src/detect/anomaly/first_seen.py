@@ -90,8 +90,10 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.kernels.dns_features import group_int64
 from detect.kernels.ip_set import as_lanes
-from detect.kernels.window_agg import group_ts_order
+from detect.kernels.sort_keys import radix_argsort
+from detect.kernels.window_agg import _bits, group_min_max_sum, group_ts_order
 from detect.schema import REGISTERED_DOMAIN_COLUMNS
 
 __all__ = [
@@ -419,6 +421,16 @@ def merge_tuples(
         z = np.zeros(0, np.int64)
         return z, z, z, z
     win = first // width
+    wmin = int(win.min())
+    wbits = _bits(int(win.max()) - wmin + 1)
+    if int(ids.max()) < (1 << (62 - wbits)):
+        # hash group-by on the packed (key, window), then sort the groups only
+        packed = (np.asarray(ids, np.int64) << wbits) | (win - wmin)
+        gid, _, m = group_int64(packed, size_hint=first.size // 2)
+        rep, f, la, c = group_min_max_sum(gid, m, first, last, count)
+        keys = packed[rep]
+        by = radix_argsort(keys, max(int(keys.max()).bit_length(), 1))
+        return rep[by], f[by], la[by], c[by]
     order = group_ts_order(ids, win)
     ids_s, win_s = ids[order], win[order]
     starts = np.flatnonzero(np.r_[True, (ids_s[1:] != ids_s[:-1]) | (win_s[1:] != win_s[:-1])])
@@ -563,19 +575,37 @@ class FirstSeenDetector:
         max_ts = int(la.max()) if la.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         closed = ((f // W + 1) * W <= wm) if wm is not None else np.zeros(f.size, bool)
-        findings, seen = self._close(fo.table(np.flatnonzero(closed)), seen, history, wm)
+        cidx = np.flatnonzero(closed)
+        findings, seen = self._close(fo, cidx, seen, history, wm)
         parts = {SEEN: seen, PENDING: fo.table(np.flatnonzero(~closed))}
         if history is not None:
             parts[HISTORY] = pa.table({"first": pa.array([history], pa.int64())})
         return RunOutput(findings, make_state(STATE_SCHEMA, wm, parts), late)
 
     def _close(
-        self, ct: pa.Table, seen: pa.Table | None, history: int | None, wm: int | None
+        self,
+        fo: Folded,
+        cidx: np.ndarray,
+        seen: pa.Table | None,
+        history: int | None,
+        wm: int | None,
     ) -> tuple[pa.Table, pa.Table | None]:
-        """Findings of the closed tuples ``ct`` against ``seen``; the next seen table."""
+        """Findings of the closed aggregates ``cidx`` of ``fo`` against ``seen``; the next
+        seen table. Only the type and value of every closed aggregate are copied; the
+        organisation and source only for the firing ones."""
         p = self.params
-        if ct.num_rows == 0 or wm is None or history is None:
+        if cidx.size == 0 or wm is None or history is None:
             return empty_findings(), seen
+        crep = pa.array(fo.rep[cidx], pa.int64())
+        ct = pa.table(
+            {
+                "type": fo.columns["type"].take(crep),
+                "value": fo.columns["value"].take(crep),
+                "first": fo.first[cidx],
+                "last": fo.last[cidx],
+                "count": fo.count[cidx],
+            }
+        )
         W = int(p.window * US)
         L = int(p.lookback_days * DAY_US)
         S = seen.num_rows if seen is not None else 0
@@ -620,7 +650,7 @@ class FirstSeenDetector:
         fi = np.flatnonzero(fire)
         lens = ends[fi] - starts[fi]
         pos = np.concatenate([np.arange(a, b) for a, b in zip(starts[fi], ends[fi], strict=True)])
-        sub = ct.take(pa.array(order[pos], pa.int64()))
+        sub = fo.table(cidx[order[pos]])
         orgs = sub.column("organization.name").to_pylist()
         srcs = sub.column("source.ip").to_pylist()
         types = sub.column("type").to_pylist()
