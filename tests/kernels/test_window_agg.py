@@ -249,7 +249,7 @@ def naive_group_min_max_sum(gid, m, first, last, count):
             rep[g], lo[g], hi[g] = i, first[i], last[i]
         lo[g], hi[g] = min(lo[g], first[i]), max(hi[g], last[i])
         tot[g] += count[i]
-    return rep, lo, hi, tot
+    return [rep, lo, hi, tot]
 
 
 @settings(max_examples=200, deadline=None)

@@ -90,6 +90,9 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.anomaly.keys import (
+    _densify as densify_first,
+)
 from detect.kernels.dns_features import group_int64
 from detect.kernels.ip_set import as_lanes
 from detect.kernels.sort_keys import radix_argsort
@@ -596,28 +599,23 @@ class FirstSeenDetector:
         p = self.params
         if cidx.size == 0 or wm is None or history is None:
             return empty_findings(), seen
-        crep = pa.array(fo.rep[cidx], pa.int64())
-        ct = pa.table(
-            {
-                "type": fo.columns["type"].take(crep),
-                "value": fo.columns["value"].take(crep),
-                "first": fo.first[cidx],
-                "last": fo.last[cidx],
-                "count": fo.count[cidx],
-            }
-        )
         W = int(p.window * US)
         L = int(p.lookback_days * DAY_US)
         S = seen.num_rows if seen is not None else 0
         olds = [seen] if seen is not None else []
-        kv_type = _concat([*(t.column("type") for t in olds), ct.column("type")])
-        kv_value = _concat([*(t.column("value") for t in olds), ct.column("value")])
+        # (type, value) per closed aggregate from the fold's codes; strings are copied and
+        # hashed once per distinct value only (first-appearance order, as over all rows)
+        tv, _ = combine_codes([fo.codes["type"], fo.codes["value"]])
+        loc, _, loc_first = densify_first(tv[cidx])
+        urep = pa.array(fo.rep[cidx[loc_first]], pa.int64())
+        kv_type = _concat([*(t.column("type") for t in olds), fo.columns["type"].take(urep)])
+        kv_value = _concat([*(t.column("value") for t in olds), fo.columns["value"].take(urep)])
         kv = encode_keys([kv_type, kv_value])
-        kv_t = kv.ids[S:]
+        kv_t = kv.ids[S:][loc]
         seen_last = np.full(kv.count, NEG, np.int64)
         if S:
             seen_last[kv.ids[:S]] = _np(seen.column("last"))
-        cf, cl, cc = _np(ct.column("first")), _np(ct.column("last")), _np(ct.column("count"))
+        cf, cl, cc = fo.first[cidx], fo.last[cidx], fo.count[cidx]
         # per (value, window), tuples sorted by (value, first): windows ascending per value
         order = group_ts_order(kv_t, cf)
         k_o, w_o = kv_t[order], cf[order] // W
