@@ -429,7 +429,7 @@ def merge_tuples(
     if int(ids.max()) < (1 << (62 - wbits)):
         # hash group-by on the packed (key, window), then sort the groups only
         packed = (np.asarray(ids, np.int64) << wbits) | (win - wmin)
-        gid, _, m = group_int64(packed, size_hint=first.size // 2)
+        gid, _, m = group_int64(packed, size_hint=first.size)
         rep, f, la, c = group_min_max_sum(gid, m, first, last, count)
         keys = packed[rep]
         by = radix_argsort(keys, max(int(keys.max()).bit_length(), 1))
