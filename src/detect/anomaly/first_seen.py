@@ -443,6 +443,19 @@ def merge_tuples(
     return order[starts], f, la, c
 
 
+class _RepCodes(dict):
+    """Per-aggregate codes of each key column, gathered (``codes[rep]``) on first use."""
+
+    def __init__(self, raw: dict[str, tuple[np.ndarray, int]], rep: np.ndarray) -> None:
+        super().__init__()
+        self._raw, self._rep = raw, rep
+
+    def __missing__(self, key: str) -> tuple[np.ndarray, int]:
+        codes, n = self._raw[key]
+        self[key] = out = (codes[self._rep], n)
+        return out
+
+
 @dataclass(frozen=True)
 class Folded:
     """Open-window aggregates after folding a run's rows in (see :func:`fold_rows`).
@@ -485,7 +498,7 @@ def fold_rows(
     last = np.concatenate([*(_np(t.column("last")) for t in olds), ts])
     count = np.concatenate([*(_np(t.column("count")) for t in olds), np.ones(ts.size, np.int64)])
     rep, f, la, c = merge_tuples(ids, first, last, count, width)
-    return Folded(columns, rep, f, la, c, {k: (codes[k][0][rep], codes[k][1]) for k in keys})
+    return Folded(columns, rep, f, la, c, _RepCodes(codes, rep))
 
 
 def _concat(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
