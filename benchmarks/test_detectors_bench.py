@@ -63,6 +63,15 @@ instead of an argsort), long_conn 485-486 -> 405-498 ms (noisy; ``run`` alone ba
 back: 0.49 -> 0.40 s; 1.3 -> 1.3-1.5x DuckDB: bucketed unique-uid check, fused per-pair
 pass), others unchanged; total 3.7 -> 4.1-4.2x DuckDB, 3.8-3.9 -> 3.9-4.1x polars.
 
+Round 3 (first_seen, old and new code back to back, best of 3, twice): 2M + 400k
+753-911 -> 542-549 ms (run 621-781 -> 413-422 ms; select ~130 ms unchanged); 10M + 2M
+7087 -> 4265 ms (run 6467 -> 3613 ms). Findings and state byte-identical (one run and
+split runs, also with ``min_history_days=0``: 85,562 findings). Hash group-by of the
+(value, organisation, source, hour) tuples instead of a full sort, the closed aggregates'
+strings copied and re-hashed once per distinct value. With the reference queries added:
+first_seen 1.5-1.7x DuckDB / polars; spread (destinations on, 23,992 findings) 0.3-0.5x,
+its time is the per-finding evidence; total 2.2-2.3x.
+
 Short of the issue's 5x: long_conn and volume are two hash group-bys (plus a window
 function) that DuckDB runs vectorised in C++ and that ours also does (exact, plus the
 per-uid snapshot merge, the watermark and the state); volume additionally carries the
