@@ -351,3 +351,35 @@ def test_run_on_datetime_rows():
     f = FirstSeenDetector().run(rows, None, final=True).findings
     assert f["entity"].to_pylist() == ["b.com"]
     assert np.isclose(f["score"][0].as_py(), 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(-(10**6), 10**6), st.integers(0, 10**6)),
+        max_size=80,
+    ),
+    st.integers(1, 5000),
+    st.booleans(),
+)
+def test_merge_tuples_matches_naive(rows, width, huge_ids):
+    """Hash-grouped merge (and the sort fallback for keys too wide to pack) vs a dict."""
+    from detect.anomaly.first_seen import merge_tuples
+
+    off = (1 << 61) if huge_ids else 0
+    ids = np.array([r[0] + off for r in rows], np.int64)
+    first = np.array([r[1] for r in rows], np.int64)
+    last = first + np.array([r[2] for r in rows], np.int64) % (width - first % width)
+    count = np.array([r[2] + 1 for r in rows], np.int64)
+    rep, f, la, c = merge_tuples(ids, first, last, count, width)
+    acc: dict = {}
+    for i in range(len(rows)):
+        k = (int(ids[i]), int(first[i]) // width)
+        if k not in acc:
+            acc[k] = [i, int(first[i]), int(last[i]), 0]
+        a = acc[k]
+        a[1], a[2], a[3] = min(a[1], int(first[i])), max(a[2], int(last[i])), a[3] + int(count[i])
+    want = [acc[k] for k in sorted(acc)]
+    assert [
+        list(t) for t in zip(rep.tolist(), f.tolist(), la.tolist(), c.tolist(), strict=True)
+    ] == want

@@ -240,3 +240,37 @@ def test_encode_keys_exact(rows):
     assert sorted(seen.values()) == list(range(k.count))
     for i, f in enumerate(k.first.tolist()):
         assert k.ids[f] == i and rows.index(rows[f]) == f
+
+
+def naive_group_min_max_sum(gid, m, first, last, count):
+    rep, lo, hi, tot = [-1] * m, [0] * m, [0] * m, [0] * m
+    for i, g in enumerate(gid):
+        if rep[g] < 0:
+            rep[g], lo[g], hi[g] = i, first[i], last[i]
+        lo[g], hi[g] = min(lo[g], first[i]), max(hi[g], last[i])
+        tot[g] += count[i]
+    return [rep, lo, hi, tot]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),
+            st.integers(-(10**15), 10**15),
+            st.integers(-(10**15), 10**15),
+            st.integers(0, 10**6),
+        ),
+        max_size=80,
+    )
+)
+def test_group_min_max_sum_matches_naive(rows):
+    from detect.kernels.dns_features import group_int64
+    from detect.kernels.window_agg import group_min_max_sum
+
+    keys = np.array([r[0] for r in rows], np.int64)
+    gid, _, m = group_int64(keys)
+    cols = [np.array([r[k] for r in rows], np.int64) for k in (1, 2, 3)]
+    got = group_min_max_sum(gid, m, *cols)
+    want = naive_group_min_max_sum(gid.tolist(), m, *(c.tolist() for c in cols))
+    assert [a.tolist() for a in got] == want

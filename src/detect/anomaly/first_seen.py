@@ -90,8 +90,13 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.anomaly.keys import (
+    _densify as densify_first,
+)
+from detect.kernels.dns_features import group_int64
 from detect.kernels.ip_set import as_lanes
-from detect.kernels.window_agg import group_ts_order
+from detect.kernels.sort_keys import radix_argsort
+from detect.kernels.window_agg import _bits, group_min_max_sum, group_ts_order
 from detect.schema import REGISTERED_DOMAIN_COLUMNS
 
 __all__ = [
@@ -419,6 +424,16 @@ def merge_tuples(
         z = np.zeros(0, np.int64)
         return z, z, z, z
     win = first // width
+    wmin = int(win.min())
+    wbits = _bits(int(win.max()) - wmin + 1)
+    if int(ids.max()) < (1 << (62 - wbits)):
+        # hash group-by on the packed (key, window), then sort the groups only
+        packed = (np.asarray(ids, np.int64) << wbits) | (win - wmin)
+        gid, _, m = group_int64(packed, size_hint=first.size)
+        rep, f, la, c = group_min_max_sum(gid, m, first, last, count)
+        keys = packed[rep]
+        by = radix_argsort(keys, max(int(keys.max()).bit_length(), 1))
+        return rep[by], f[by], la[by], c[by]
     order = group_ts_order(ids, win)
     ids_s, win_s = ids[order], win[order]
     starts = np.flatnonzero(np.r_[True, (ids_s[1:] != ids_s[:-1]) | (win_s[1:] != win_s[:-1])])
@@ -426,6 +441,19 @@ def merge_tuples(
     la = np.maximum.reduceat(np.asarray(last, np.int64)[order], starts)
     c = np.add.reduceat(np.asarray(count, np.int64)[order], starts)
     return order[starts], f, la, c
+
+
+class _RepCodes(dict):
+    """Per-aggregate codes of each key column, gathered (``codes[rep]``) on first use."""
+
+    def __init__(self, raw: dict[str, tuple[np.ndarray, int]], rep: np.ndarray) -> None:
+        super().__init__()
+        self._raw, self._rep = raw, rep
+
+    def __missing__(self, key: str) -> tuple[np.ndarray, int]:
+        codes, n = self._raw[key]
+        self[key] = out = (codes[self._rep], n)
+        return out
 
 
 @dataclass(frozen=True)
@@ -470,7 +498,7 @@ def fold_rows(
     last = np.concatenate([*(_np(t.column("last")) for t in olds), ts])
     count = np.concatenate([*(_np(t.column("count")) for t in olds), np.ones(ts.size, np.int64)])
     rep, f, la, c = merge_tuples(ids, first, last, count, width)
-    return Folded(columns, rep, f, la, c, {k: (codes[k][0][rep], codes[k][1]) for k in keys})
+    return Folded(columns, rep, f, la, c, _RepCodes(codes, rep))
 
 
 def _concat(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
@@ -563,31 +591,44 @@ class FirstSeenDetector:
         max_ts = int(la.max()) if la.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         closed = ((f // W + 1) * W <= wm) if wm is not None else np.zeros(f.size, bool)
-        findings, seen = self._close(fo.table(np.flatnonzero(closed)), seen, history, wm)
+        cidx = np.flatnonzero(closed)
+        findings, seen = self._close(fo, cidx, seen, history, wm)
         parts = {SEEN: seen, PENDING: fo.table(np.flatnonzero(~closed))}
         if history is not None:
             parts[HISTORY] = pa.table({"first": pa.array([history], pa.int64())})
         return RunOutput(findings, make_state(STATE_SCHEMA, wm, parts), late)
 
     def _close(
-        self, ct: pa.Table, seen: pa.Table | None, history: int | None, wm: int | None
+        self,
+        fo: Folded,
+        cidx: np.ndarray,
+        seen: pa.Table | None,
+        history: int | None,
+        wm: int | None,
     ) -> tuple[pa.Table, pa.Table | None]:
-        """Findings of the closed tuples ``ct`` against ``seen``; the next seen table."""
+        """Findings of the closed aggregates ``cidx`` of ``fo`` against ``seen``; the next
+        seen table. Only the type and value of every closed aggregate are copied; the
+        organisation and source only for the firing ones."""
         p = self.params
-        if ct.num_rows == 0 or wm is None or history is None:
+        if cidx.size == 0 or wm is None or history is None:
             return empty_findings(), seen
         W = int(p.window * US)
         L = int(p.lookback_days * DAY_US)
         S = seen.num_rows if seen is not None else 0
         olds = [seen] if seen is not None else []
-        kv_type = _concat([*(t.column("type") for t in olds), ct.column("type")])
-        kv_value = _concat([*(t.column("value") for t in olds), ct.column("value")])
+        # (type, value) per closed aggregate from the fold's codes; strings are copied and
+        # hashed once per distinct value only (first-appearance order, as over all rows)
+        tv, _ = combine_codes([fo.codes["type"], fo.codes["value"]])
+        loc, _, loc_first = densify_first(tv[cidx])
+        urep = pa.array(fo.rep[cidx[loc_first]], pa.int64())
+        kv_type = _concat([*(t.column("type") for t in olds), fo.columns["type"].take(urep)])
+        kv_value = _concat([*(t.column("value") for t in olds), fo.columns["value"].take(urep)])
         kv = encode_keys([kv_type, kv_value])
-        kv_t = kv.ids[S:]
+        kv_t = kv.ids[S:][loc]
         seen_last = np.full(kv.count, NEG, np.int64)
         if S:
             seen_last[kv.ids[:S]] = _np(seen.column("last"))
-        cf, cl, cc = _np(ct.column("first")), _np(ct.column("last")), _np(ct.column("count"))
+        cf, cl, cc = fo.first[cidx], fo.last[cidx], fo.count[cidx]
         # per (value, window), tuples sorted by (value, first): windows ascending per value
         order = group_ts_order(kv_t, cf)
         k_o, w_o = kv_t[order], cf[order] // W
@@ -620,7 +661,7 @@ class FirstSeenDetector:
         fi = np.flatnonzero(fire)
         lens = ends[fi] - starts[fi]
         pos = np.concatenate([np.arange(a, b) for a, b in zip(starts[fi], ends[fi], strict=True)])
-        sub = ct.take(pa.array(order[pos], pa.int64()))
+        sub = fo.table(cidx[order[pos]])
         orgs = sub.column("organization.name").to_pylist()
         srcs = sub.column("source.ip").to_pylist()
         types = sub.column("type").to_pylist()

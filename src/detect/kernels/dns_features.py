@@ -627,7 +627,7 @@ def group_int64(keys: np.ndarray, *, size_hint: int = 0) -> tuple[np.ndarray, np
         return ids, first, 0
     size = 16 if n < _FIRST_TABLE // 2 else _FIRST_TABLE
     if size_hint > 0:  # a power of two holding min(hint, n) keys at most half full
-        size = max(size, 1 << int(min(size_hint, n)).bit_length())
+        size = max(size, 1 << (2 * int(min(size_hint, n))).bit_length())
     slots = np.full(size, -1, dtype=np.int64)
     slot_hash = np.zeros(size, dtype=np.uint64)
     row, m = 0, 0

@@ -50,6 +50,7 @@ __all__ = [
     "SlidingStats",
     "ewma_zscores",
     "fixed_window_agg",
+    "group_min_max_sum",
     "group_ts_order",
     "interarrival_stats",
     "sliding_window_stats",
@@ -104,6 +105,42 @@ def _bits(n: int) -> int:
 
 def _as_i64(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- dense groups
+
+
+@njit
+def _group_reduce(gid, m, first, last, count):
+    rep = np.full(m, -1, dtype=np.int64)
+    lo = np.zeros(m, dtype=np.int64)
+    hi = np.zeros(m, dtype=np.int64)
+    total = np.zeros(m, dtype=np.int64)
+    for i in range(gid.shape[0]):
+        g = gid[i]
+        if rep[g] < 0:
+            rep[g] = i
+            lo[g] = first[i]
+            hi[g] = last[i]
+        else:
+            lo[g] = min(lo[g], first[i])
+            hi[g] = max(hi[g], last[i])
+        total[g] += count[i]
+    return rep, lo, hi, total
+
+
+def group_min_max_sum(
+    gid: np.ndarray, m: int, first: np.ndarray, last: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per dense group id ``0 .. m-1`` (every id present): the first row carrying it, the
+    min of ``first``, the max of ``last`` and the sum of ``count``, in one pass.
+
+    >>> r = group_min_max_sum(np.array([1, 0, 1]), 2, np.array([5, 2, 3]),
+    ...                       np.array([5, 2, 9]), np.array([1, 1, 2]))
+    >>> [a.tolist() for a in r]
+    [[1, 0], [2, 3], [2, 9], [1, 3]]
+    """
+    return _group_reduce(_as_i64(gid), int(m), _as_i64(first), _as_i64(last), _as_i64(count))
 
 
 # --------------------------------------------------------------------------- fixed windows
