@@ -554,12 +554,16 @@ def report(mine: dict[str, dict], duck: dict[str, float], pol: dict[str, float])
             f" {m['findings']:8d} {duck[name] * 1e3:10.0f} {duck[name] / m['s']:6.1f}"
             f" {pol[name] * 1e3:10.0f} {pol[name] / m['s']:6.1f}"
         )
-    tot = sum(m["s"] for m in mine.values())
-    td, tp = sum(duck.values()), sum(pol.values())
-    lines.append(
-        f"  {'total':10} {tot * 1e3:8.0f} {'':8} {'':7} {'':8} {td * 1e3:10.0f} {td / tot:6.1f}"
-        f" {tp * 1e3:10.0f} {tp / tot:6.1f}"
-    )
+    for label, names in (
+        ("total", list(mine)),
+        ("w/o spread", [n for n in mine if n != "spread"]),  # bundled spread counts hits only
+    ):
+        tot = sum(mine[n]["s"] for n in names)
+        td, tp = sum(duck[n] for n in names), sum(pol[n] for n in names)
+        lines.append(
+            f"  {label:10} {tot * 1e3:8.0f} {'':8} {'':7} {'':8} {td * 1e3:10.0f}"
+            f" {td / tot:6.1f} {tp * 1e3:10.0f} {tp / tot:6.1f}"
+        )
     for name, m in others.items():
         lines.append(
             f"  {name:10} {m['s'] * 1e3:8.0f} {m['select'] * 1e3:8.0f} {m['run'] * 1e3:7.0f}"
