@@ -173,6 +173,10 @@ def _add_correlations(
         detector,
         kind="correlation",
         info={p.rule_id: by_id.get(p.rule_id, FindingInfo(p.title)) for p in detector.plans},
+        fingerprint=[
+            [p.rule_id, p.type, p.timespan_us, list(p.group_by), p.condition, p.lag_us]
+            for p in detector.plans
+        ],
     )
     engines.notes.append(f"{len(detector.plans)} Sigma correlation rule(s)")
 

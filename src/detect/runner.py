@@ -187,6 +187,11 @@ def run(
                 if anomaly.contributions.num_rows:
                     contributions.append(anomaly.contributions)
                 summary.notes.append(_anomaly_note(anomaly))
+                for key in engines.anomaly.reset:
+                    summary.notes.append(
+                        f"detector {key}: configuration changed since its state was kept; "
+                        "its state was reset (windows open before this run start afresh)"
+                    )
                 summary.state_rows = sum(r.state.num_rows for r in anomaly.states)
                 summary.late_events = anomaly.late
             all_contrib = pa.concat_tables(contributions) if contributions else None

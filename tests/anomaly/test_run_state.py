@@ -203,3 +203,27 @@ def test_detectors_run_between_files_when_rows_pile_up(
     summary = run([str(p) for p in paths], settings)
     assert summary.exit_code == 0 and summary.late_events == 0
     assert _anomaly_alerts(db) == one_run
+
+
+def test_changed_configuration_resets_that_detectors_state(
+    events: pa.Table, tmp_path: Path
+) -> None:
+    """State kept under other parameters (a window length, a threshold) is not reused."""
+    import shutil
+
+    rules = tmp_path / "rules" / "anomaly"
+    shutil.copytree(ROOT / "rules" / "anomaly", rules)
+    paths = _write_pieces(events, [events.num_rows // 2], tmp_path / "in")
+    db = tmp_path / "r.duckdb"
+    settings = dataclasses.replace(_settings(db, close=False), rules=(str(rules),))
+    run([str(paths[0])], settings)
+    scan = rules / "scan.yml"
+    scan.write_text(scan.read_text().replace("vertical_threshold: 10", "vertical_threshold: 12"))
+    summary = run([str(paths[1])], settings)
+    resets = [n for n in summary.notes if "state was reset" in n]
+    assert resets == [
+        "detector scan: configuration changed since its state was kept; its state was reset "
+        "(windows open before this run start afresh)"
+    ]
+    again = run([str(paths[1])], dataclasses.replace(settings, reprocess=True))
+    assert not [n for n in again.notes if "state was reset" in n]

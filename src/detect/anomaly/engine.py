@@ -44,6 +44,7 @@ class _Slot:
     state: pa.Table | None = None  # carried between flushes within the run
     found: list[pa.Table] = field(default_factory=list)
     late: int = 0
+    fingerprint: str = ""  # of the configuration; state kept under another one is dropped
 
 
 @dataclass(frozen=True)
@@ -73,19 +74,36 @@ class AnomalyEngine:
     def __init__(
         self, configs: Sequence[DetectorConfig] = (), *, flush_rows: int = 5_000_000
     ) -> None:
-        self.slots = [_Slot(c.key, c.build()) for c in configs]
+        self.slots = [
+            _Slot(c.key, c.build(), fingerprint=_fingerprint([c.detector, c.params]))
+            for c in configs
+        ]
         self.info: dict[str, FindingInfo] = {}  # rule id -> alert metadata, beyond built-ins
         self.flush_rows = flush_rows
+        self.reset: list[str] = []  # detectors whose stored state was dropped this run
 
     def begin(self, states: Mapping[str, pa.Table]) -> None:
         """Start a run from the stored states (``Store.load_states``)."""
+        self.reset = []
         for slot in self.slots:
             slot.state = states.get(slot.key)
+            stored = _stored_fingerprint(slot.state)
+            if stored is not None and stored != slot.fingerprint:
+                slot.state = None  # windows, thresholds or rules changed: start afresh
+                self.reset.append(slot.key)
             slot.parts, slot.rows, slot.found, slot.late = [], 0, [], 0
 
-    def add(self, key: str, detector: Any, *, kind: str, info: Mapping[str, FindingInfo]) -> None:
+    def add(
+        self,
+        key: str,
+        detector: Any,
+        *,
+        kind: str,
+        info: Mapping[str, FindingInfo],
+        fingerprint: object = None,
+    ) -> None:
         """Another detector (Sigma correlations), its alerts of ``kind``."""
-        self.slots.append(_Slot(key, detector, kind))
+        self.slots.append(_Slot(key, detector, kind, fingerprint=_fingerprint(fingerprint)))
         self.info.update(info)
 
     @property
@@ -148,7 +166,11 @@ class AnomalyEngine:
             self._run(slot, final=final)
             found = pa.concat_tables(slot.found)
             findings.append(found)
-            records.append(StateRecord(slot.key, slot.state, slot.late, found.num_rows))
+            state = slot.state
+            meta = dict(state.schema.metadata or {})
+            meta[_FINGERPRINT] = slot.fingerprint.encode()
+            state = state.replace_schema_metadata(meta)
+            records.append(StateRecord(slot.key, state, slot.late, found.num_rows))
             late += slot.late
             seconds[slot.key] = slot.seconds
             slot.found, slot.state = [], None
@@ -166,6 +188,25 @@ class AnomalyEngine:
             late=late,
             seconds=seconds,
         )
+
+
+_FINGERPRINT = b"detect.configuration"
+
+
+def _fingerprint(config: object) -> str:
+    """A stable hash of a detector's configuration (kept with its state)."""
+    import hashlib
+    import json
+
+    text = json.dumps(config, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stored_fingerprint(state: pa.Table | None) -> str | None:
+    if state is None or not state.schema.metadata:
+        return None
+    value = state.schema.metadata.get(_FINGERPRINT)
+    return value.decode() if value is not None else None
 
 
 def _concat(parts: list[pa.Table], detector: Any) -> pa.Table:
