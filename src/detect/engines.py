@@ -8,11 +8,16 @@ and problems, never silently away.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detect.config import Settings
 from detect.errors import ConfigError, InputError
 from detect.hits import EngineSet
 from detect.readers import expand_inputs
+
+if TYPE_CHECKING:
+    from detect.anomaly.correlation import CorrelationDetector
+    from detect.sigma.engine import LoadedRule, SigmaEngine
 
 RULE_SUFFIXES = (".yml", ".yaml")
 # folders of a rules tree that hold no Sigma rules: a pack's test events, detector configs
@@ -74,7 +79,7 @@ def load_placeholders(path: Path | None) -> dict[str, list[str]]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        msg = f"{path}{where}: not valid YAML: {e}"
+        msg = f"{path}{where}: not valid YAML: {' '.join(str(e).split())}"
         raise ConfigError(msg) from e
     if data is None:
         return {}
@@ -120,42 +125,45 @@ def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> Non
         engines.problems.append(str(error))
 
 
-def correlations(sigma: object, rules: list[Path], placeholders: dict | None = None) -> object:
-    """The Sigma correlation rules among ``rules`` as a detector (None when there are none).
+def correlations(
+    sigma: SigmaEngine, rules: list[Path], placeholders: dict | None = None
+) -> tuple[CorrelationDetector, list[LoadedRule]] | None:
+    """The Sigma correlation rules among ``rules`` as a detector, with the rules it parsed
+    (None when there are none).
 
     Correlations the detector runs leave the Sigma engine's unsupported list (their
     reasons, if any, replace them); base rules of ``generate: false`` correlations are
     silenced in ``sigma`` (the correlation evaluates them itself).
     """
-    if not any("SigmaCorrelationRule" in u.reason for u in sigma.unsupported):  # type: ignore[attr-defined]
+    if not any("SigmaCorrelationRule" in u.reason for u in sigma.unsupported):
         return None
     from detect.anomaly.correlation import CorrelationDetector, parse_correlation_rules
 
     loaded, _ = parse_correlation_rules(rules)
     detector = CorrelationDetector(loaded, placeholders=placeholders)
     handled = {p.rule_id for p in detector.plans} | {u.rule_id for u in detector.unsupported}
-    sigma.unsupported = [  # type: ignore[attr-defined]
+    sigma.unsupported = [
         u
-        for u in sigma.unsupported  # type: ignore[attr-defined]
+        for u in sigma.unsupported
         if not ("SigmaCorrelationRule" in u.reason and u.rule_id in handled)
     ] + list(detector.unsupported)
-    sigma.silence(detector.suppressed_base_rules)  # type: ignore[attr-defined]
-    detector.loaded = loaded
-    return detector
+    sigma.silence(detector.suppressed_base_rules)
+    return detector, loaded
 
 
 def _add_correlations(
-    engines: EngineSet, sigma: object, rules: list[Path], settings: Settings
+    engines: EngineSet, sigma: SigmaEngine, rules: list[Path], settings: Settings
 ) -> None:
     """Sigma correlation rules run as a stateful detector beside the anomaly ones."""
     from detect.anomaly.engine import AnomalyEngine, FindingInfo
     from detect.sigma.engine import rule_info
 
-    detector = correlations(sigma, rules, load_placeholders(settings.placeholders))
-    if detector is None or not detector.plans:
+    found = correlations(sigma, rules, load_placeholders(settings.placeholders))
+    if found is None or not found[0].plans:
         return
+    detector, loaded = found
     by_id = {}
-    for item in detector.loaded:
+    for item in loaded:
         rule = item.rule
         rid = str(getattr(rule, "id", None) or getattr(rule, "name", None) or "")
         if rid and hasattr(rule, "title"):

@@ -172,9 +172,11 @@ def run(
                 progress.on_file_done(r)
             summary.status = "partial" if summary.errors else "ok"
             summary.exit_code = 3 if summary.errors else 0
-            summary.finished_at = datetime.now(UTC)
-            summary.seconds = dict(timer.seconds)
-            summary.seconds["total"] = time.perf_counter() - start
+            summary.hits = (
+                int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
+                if contributions
+                else 0
+            )  # rule and indicator hits; anomaly findings are counted in the notes
             anomaly = None
             if engines.anomaly is not None:
                 t = time.perf_counter()
@@ -182,8 +184,6 @@ def run(
                     final=settings.close_windows, run_id=summary.run_id
                 )
                 timer.add("anomaly", t)
-                summary.seconds = dict(timer.seconds)
-                summary.seconds["total"] = time.perf_counter() - start
                 if anomaly.contributions.num_rows:
                     contributions.append(anomaly.contributions)
                 summary.notes.append(_anomaly_note(anomaly))
@@ -194,12 +194,10 @@ def run(
                     )
                 summary.state_rows = sum(r.state.num_rows for r in anomaly.states)
                 summary.late_events = anomaly.late
+            summary.finished_at = datetime.now(UTC)
+            summary.seconds = dict(timer.seconds)
+            summary.seconds["total"] = time.perf_counter() - start
             all_contrib = pa.concat_tables(contributions) if contributions else None
-            summary.hits = (
-                int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
-                if contributions
-                else 0
-            )
             t = time.perf_counter()
             store = open_store(db)
             try:

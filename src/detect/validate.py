@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detect.config import Settings
 from detect.engines import rule_files
 from detect.errors import InputError
 from detect.readers import ReadContext, detect_format, expand_inputs, read_file
 from detect.readers.base import Reject
+
+if TYPE_CHECKING:
+    from detect.sigma.engine import LoadedRule
 
 MAX_SAMPLES = 50
 
@@ -69,26 +73,28 @@ def check_input(path: Path, *, batch_size: int) -> InputCheck:
     return check
 
 
-def check_rules(paths: list[Path], report: ValidationReport) -> None:
+def check_rules(paths: list[Path], report: ValidationReport) -> list[LoadedRule]:
     """Parse every rule file with pySigma; record each problem with its file and line."""
     from detect.sigma import parse_rules
 
-    for path in paths:
-        report.rules_checked += 1
-        loaded, errors = parse_rules([path])
-        report.rules_ok += len(loaded)
-        report.rule_problems.extend(str(e) for e in errors)
+    loaded, errors = parse_rules(paths)
+    report.rules_checked += len(paths)
+    report.rules_ok += len(loaded)
+    report.rule_problems.extend(str(e) for e in errors)
+    return loaded
 
 
-def check_support(paths: list[Path], report: ValidationReport, settings: Settings) -> None:
+def check_support(
+    paths: list[Path], loaded: list[LoadedRule], report: ValidationReport, settings: Settings
+) -> None:
     """Rules that parse but use a feature the engine does not support yet (skipped in runs)."""
     if not paths:
         return
     from detect.engines import correlations, load_placeholders
-    from detect.sigma import load_sigma
+    from detect.sigma import SigmaEngine
 
     placeholders = load_placeholders(settings.placeholders)
-    engine = load_sigma(paths, placeholders=placeholders)
+    engine = SigmaEngine(loaded, placeholders=placeholders)
     correlations(engine, paths, placeholders)
     for u in engine.unsupported:
         report.rules_unsupported.append(
@@ -138,8 +144,8 @@ def validate(inputs: list[str], settings: Settings) -> ValidationReport:
     for f in files:
         report.inputs.append(check_input(f.path, batch_size=settings.batch_size))
     files = rule_files(settings.rules_or_default())
-    check_rules(files, report)
-    check_support(files, report, settings)
+    loaded = check_rules(files, report)
+    check_support(files, loaded, report, settings)
     check_detectors(settings, report)
     check_feeds(settings, report)
     return report

@@ -218,6 +218,7 @@ class SigmaEngine:
         self._placeholders = placeholders
         self._executor: Executor | None = None
         self.from_cache = False
+        self.silenced: list[str] = []  # rule ids whose hits are not emitted (see silence)
         items = [i if isinstance(i, LoadedRule) else LoadedRule(i, None) for i in rules]
         self.filters = [i for i in items if isinstance(i.rule, SigmaFilter)]  # meta filters
         for index, loaded in enumerate(items):
@@ -292,7 +293,7 @@ class SigmaEngine:
         silent = set(rule_ids)
         if silent:
             self.plans = [p for p in self.plans if p.rule_id not in silent]
-            self.silenced = sorted(silent | set(getattr(self, "silenced", ())))
+            self.silenced = sorted(silent | set(self.silenced))
 
     @property
     def rule_ids(self) -> list[str]:
