@@ -249,14 +249,32 @@ def _verify(
 
 
 @njit
-def _resolve(keys, ends, mrows, offsets, valid, key_len, key_start, ent_pid, ent_anchor, stamp):
-    """Hyperscan matches (key, end, row), sorted by end, to exact pairs, row-ascending."""
+def _resolve(keys, ends, offsets, valid, key_len, key_start, ent_pid, ent_anchor, stamp):
+    """Hyperscan matches (key, end), sorted by end, to exact pairs, row-ascending.
+
+    The row of a match is the last row starting before its end; ends ascend, so one
+    pointer walks the offsets forward (a binary search per match costs more).
+    """
     cap = 1024
     out_rows = np.empty(cap, dtype=np.int64)
     out_pids = np.empty(cap, dtype=np.int32)
     cnt = 0
+    n = len(offsets) - 1
+    r = 0
     for i in range(len(keys)):
-        r = mrows[i]
+        last = ends[i] - 1
+        if last >= offsets[r + 1]:  # far ahead: gallop, then bisect
+            step = 1
+            while r + step < n and offsets[r + step + 1] <= last:
+                step *= 2
+            lo_r, hi_r = r + step // 2, min(r + step, n - 1)
+            while lo_r < hi_r:
+                mid = (lo_r + hi_r) // 2
+                if offsets[mid + 1] <= last:
+                    lo_r = mid + 1
+                else:
+                    hi_r = mid
+            r = lo_r
         if not valid[r]:
             continue
         rs = np.int64(offsets[r])
@@ -542,9 +560,8 @@ def _hs_pairs(
     if len(ends) > 1 and not np.all(ends[1:] >= ends[:-1]):
         order = np.argsort(ends, kind="stable")
         keys, ends = keys[order], ends[order]
-    mrows = np.searchsorted(offsets, ends - 1, side="right") - 1
     stamp = np.full(pset.n_patterns, -1, dtype=np.int64)
-    return _resolve(keys, ends, mrows, offsets, valid, pset.key_len, pset.key_start,
+    return _resolve(keys, ends, offsets, valid, pset.key_len, pset.key_start,
                     pset.ent_pid, pset.ent_anchor, stamp)  # fmt: skip
 
 
