@@ -240,9 +240,15 @@ def _filter_bits(h: np.uint64) -> np.uint64:
 
 
 @njit
+def _filter_word(words: np.ndarray, h: np.uint64) -> int:
+    """The word of the filter a key with hash ``h`` lives in (hash bits 20 and up)."""
+    return np.int64((h >> _S20) & np.uint64(len(words) - 1))
+
+
+@njit
 def _filter_add(words: np.ndarray, h: np.uint64) -> None:
-    """Set the key's three bits in the word chosen by hash bits 20 and up."""
-    w = np.int64((h >> _S20) & np.uint64(len(words) - 1))
+    """Set the key's three bits in the word chosen by :func:`_filter_word`."""
+    w = _filter_word(words, h)
     words[w] |= _filter_bits(h)
 
 
@@ -250,7 +256,7 @@ def _filter_add(words: np.ndarray, h: np.uint64) -> None:
 def _filter_maybe(words: np.ndarray, h: np.uint64) -> bool:
     """False when the key is surely absent; True when it may be present."""
     bits = _filter_bits(h)
-    w = np.int64((h >> _S20) & np.uint64(len(words) - 1))
+    w = _filter_word(words, h)
     return (words[w] & bits) == bits
 
 

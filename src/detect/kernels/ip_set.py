@@ -49,7 +49,9 @@ from detect.kernels._jit import njit
 from detect.kernels._prefetch import prefetch
 from detect.kernels.hashing import (
     _filter_add,
+    _filter_bits,
     _filter_maybe,
+    _filter_word,
     _hash_lanes,
     _load_word,
     _slot_shift,
@@ -328,9 +330,10 @@ def _probe_ip_text(
     n_slow = 0
     for start in range(0, n, _BLOCK):
         end = min(start + _BLOCK, n)
-        m = 0
+        # 1. hash every plausible dotted quad and prefetch its filter word
+        f = 0
+        out[start:end] = -1
         for row in range(start, end):
-            out[row] = -1
             if has_nulls and not validity[row]:
                 continue
             s = np.int64(offsets[row])
@@ -350,22 +353,38 @@ def _probe_ip_text(
                 slow[n_slow] = row
                 n_slow += 1
                 continue
-            if _filter_maybe(v4_text_filter, _hash_lanes(a, b)):
-                v = _parse_v4_fast(data, s, e) if e + 8 <= nd else _parse_v4(data, s, e)
-                if v >= 0:
-                    u = np.uint64(v)  # big-endian a.b.c.d to the native key (byte 12 lowest)
-                    key = (
-                        ((u >> np.uint64(24)) & np.uint64(0xFF))
-                        | ((u >> np.uint64(8)) & np.uint64(0xFF00))
-                        | ((u << np.uint64(8)) & np.uint64(0xFF0000))
-                        | ((u & np.uint64(0xFF)) << np.uint64(24))
-                    )
-                    slot = np.int64((key * _K1) >> shift4)
-                    prefetch(v4_table, slot)
-                    cand_rows[m] = row
-                    cand_keys[m] = key
-                    cand_slots[m] = slot
-                    m += 1
+            h = _hash_lanes(a, b)
+            w = _filter_word(v4_text_filter, h)
+            prefetch(v4_text_filter, w)
+            cand_rows[f] = row
+            cand_keys[f] = h
+            cand_slots[f] = w
+            f += 1
+        # 2. rows passing the filter: parse, prefetch the table slot
+        m = 0
+        for j in range(f):
+            bits = _filter_bits(cand_keys[j])
+            if (v4_text_filter[cand_slots[j]] & bits) != bits:
+                continue
+            row = cand_rows[j]
+            s = np.int64(offsets[row])
+            e = np.int64(offsets[row + 1])
+            v = _parse_v4_fast(data, s, e) if e + 8 <= nd else _parse_v4(data, s, e)
+            if v >= 0:
+                u = np.uint64(v)  # big-endian a.b.c.d to the native key (byte 12 lowest)
+                key = (
+                    ((u >> np.uint64(24)) & np.uint64(0xFF))
+                    | ((u >> np.uint64(8)) & np.uint64(0xFF00))
+                    | ((u << np.uint64(8)) & np.uint64(0xFF0000))
+                    | ((u & np.uint64(0xFF)) << np.uint64(24))
+                )
+                slot = np.int64((key * _K1) >> shift4)
+                prefetch(v4_table, slot)
+                cand_rows[m] = row  # m <= j: overwrites entries already read
+                cand_keys[m] = key
+                cand_slots[m] = slot
+                m += 1
+        # 3. walk the table for those
         for j in range(m):
             key = cand_keys[j]
             slot = cand_slots[j]
