@@ -171,12 +171,11 @@ def next_watermark(
 
 
 def iso_us(t: int) -> str:
-    """ISO 8601 UTC text of microseconds since the epoch (for evidence)."""
+    """ISO 8601 UTC text of microseconds since the epoch (for evidence), 4-digit years."""
     import datetime as _dt
 
-    return (_dt.datetime(1970, 1, 1, tzinfo=_dt.UTC) + _dt.timedelta(microseconds=int(t))).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
+    d = _dt.datetime(1970, 1, 1) + _dt.timedelta(microseconds=int(t))
+    return d.isoformat(timespec="microseconds") + "Z"
 
 
 def null_mask(col: pa.ChunkedArray | pa.Array) -> np.ndarray:

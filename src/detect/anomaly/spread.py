@@ -64,14 +64,14 @@ Examples
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detect.anomaly.base import TS, RunOutput, empty_findings
+from detect.anomaly import evidence as ev
+from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput, empty_findings
 from detect.anomaly.first_seen import (
     DEFAULT_IGNORE,
     Folded,
@@ -85,14 +85,13 @@ from detect.anomaly.first_seen import (
 )
 from detect.anomaly.keys import (
     US,
-    findings_table,
-    iso_us,
     make_state,
     next_watermark,
     state_part,
     state_watermark,
     ts_us,
 )
+from detect.kernels.sort_keys import radix_argsort
 from detect.kernels.window_agg import fixed_window_agg
 
 __all__ = ["ROW_SCHEMA", "SpreadDetector", "SpreadParams"]
@@ -241,69 +240,80 @@ class SpreadDetector:
         packed = gid * nwin + (win - wmin)
         firing = agg.group[fire] * nwin + (agg.window[fire] - wmin)
         sel = np.flatnonzero(np.isin(packed, firing))
-        order = sel[np.lexsort((cf[sel], org_ids[sel], packed[sel]))]
+        n_org = int(org_ids.max()) + 1
+        key = packed[sel] * n_org + org_ids[sel]  # < nwin * groups * orgs: far below 2**63
+        order = sel[radix_argsort(key, int(key.max()).bit_length())]
         pk, og = packed[order], org_ids[order]
         g_starts = np.flatnonzero(np.r_[True, pk[1:] != pk[:-1]])
-        g_ends = np.r_[g_starts[1:], order.size]
         o_starts = np.flatnonzero(np.r_[True, (pk[1:] != pk[:-1]) | (og[1:] != og[:-1])])
-        cl, cc = fo.last[idx], fo.count[idx]
+        row_group = np.cumsum(np.r_[True, pk[1:] != pk[:-1]]) - 1  # group of each row
+        o_group = row_group[o_starts]
         o_first = np.minimum.reduceat(cf[order], o_starts)
-        o_last = np.maximum.reduceat(cl[order], o_starts)
-        o_count = np.add.reduceat(cc[order], o_starts)
-        sub = fo.table(idx[order])
-        orgs = sub.column("organization.name").to_pylist()
-        srcs = sub.column("source.ip").to_pylist()
-        kinds, types, values = (sub.column(k).to_pylist() for k in ("kind", "type", "value"))
-        sub_win = win[order]
-        out = []
-        oi = 0
-        for a, b in zip(g_starts.tolist(), g_ends.tolist(), strict=True):
-            per_org = []
-            while oi < o_starts.size and o_starts[oi] < b:
-                per_org.append(
-                    {
-                        "name": orgs[int(o_starts[oi])],
-                        "first_seen": iso_us(int(o_first[oi])),
-                        "last_seen": iso_us(int(o_last[oi])),
-                        "events": int(o_count[oi]),
-                        "_f": int(o_first[oi]),
-                        "_l": int(o_last[oi]),
-                    }
-                )
-                oi += 1
-            per_org.sort(key=lambda d: d["name"])
-            n_orgs = len(per_org)
-            first_seen = min(d.pop("_f") for d in per_org)
-            last_seen = max(d.pop("_l") for d in per_org)
-            events = sum(d["events"] for d in per_org)
-            n_src = len({(orgs[i], srcs[i]) for i in range(a, b) if srcs[i] is not None})
-            kind = kinds[a]
-            ev = {
-                "kind": kind,
-                "type": types[a],
-                "value": values[a],
-                "org_count": n_orgs,
-                "organizations": per_org,
-                "sources": n_src,
-                "window_s": p.window,
-                "min_orgs": p.min_orgs,
+        o_last = np.maximum.reduceat(fo.last[idx][order], o_starts)
+        o_count = np.add.reduceat(fo.count[idx][order], o_starts)
+        rep = fo.rep[idx[order]]  # the row of each aggregate in fo.columns
+
+        def column(key: str, at: np.ndarray) -> pa.Array:
+            return fo.columns[key].take(pa.array(rep[at], pa.int64())).combine_chunks()
+
+        # organisations of a group by name (as the evidence lists them)
+        names = column("organization.name", o_starts)
+        rank = pc.rank(names, sort_keys="ascending", tiebreaker="dense").to_numpy()
+        by_name = np.lexsort((rank, o_group))
+        per_org = ev.json_object(
+            {
+                "name": ev.json_strings(names),
+                "first_seen": ev.json_times(o_first),
+                "last_seen": ev.json_times(o_last),
+                "events": ev.json_ints(o_count),
             }
-            high = kind == "hit" or n_orgs >= 2 * p.min_orgs
-            ws = int(sub_win[a]) * W
-            out.append(
-                {
-                    "rule_id": f"anomaly:spread:{kind}",
-                    "entity": values[a],
-                    "window_start": ws,
-                    "window_end": ws + W,
-                    "first_seen": first_seen,
-                    "last_seen": last_seen,
-                    "event_count": events,
-                    "score": float(n_orgs),
-                    "severity": "high" if high else "medium",
-                    "evidence": json.dumps(ev, sort_keys=True),
-                }
-            )
-        return findings_table(out).sort_by(
+        ).take(pa.array(by_name))
+        n_orgs = np.bincount(o_group)
+        og_starts = np.r_[0, np.cumsum(n_orgs)[:-1]]
+        first_seen = np.minimum.reduceat(o_first, og_starts)
+        last_seen = np.maximum.reduceat(o_last, og_starts)
+        events = np.add.reduceat(o_count, og_starts)
+        # distinct (organisation, source) pairs with a source, per group
+        src_ok = pc.is_valid(fo.columns["source.ip"]).to_numpy()[rep]
+        src = fo.codes["source.ip"][0][idx][order]
+        o_seg = np.cumsum(np.r_[True, (pk[1:] != pk[:-1]) | (og[1:] != og[:-1])]) - 1
+        n_src_codes = int(src.max()) + 1
+        pk2 = o_seg[src_ok] * n_src_codes + src[src_ok]
+        pk2 = pk2[radix_argsort(pk2, int(pk2.max(initial=0)).bit_length())]
+        pair = pk2[np.r_[True, pk2[1:] != pk2[:-1]]] // n_src_codes if pk2.size else pk2
+        n_src = np.bincount(o_group[pair], minlength=g_starts.size)
+        kinds, types = column("kind", g_starts), column("type", g_starts)
+        values = column("value", g_starts)
+        n = g_starts.size
+        evidence = ev.json_object(
+            {
+                "kind": ev.json_strings(kinds),
+                "type": ev.json_strings(types),
+                "value": ev.json_strings(values),
+                "org_count": ev.json_ints(n_orgs),
+                "organizations": ev.json_lists(per_org, np.r_[og_starts, o_starts.size]),
+                "sources": ev.json_ints(n_src),
+                "window_s": ev.json_constant(p.window, n),
+                "min_orgs": ev.json_constant(p.min_orgs, n),
+            }
+        )
+        high = np.asarray(pc.equal(kinds, "hit")) | (n_orgs >= 2 * p.min_orgs)
+        ws = win[order][g_starts] * W
+        out = pa.table(
+            {
+                "rule_id": pc.binary_join_element_wise("anomaly:spread:", kinds, ""),
+                "entity": values,
+                "window_start": pa.array(ws).cast(TS),
+                "window_end": pa.array(ws + W).cast(TS),
+                "first_seen": pa.array(first_seen).cast(TS),
+                "last_seen": pa.array(last_seen).cast(TS),
+                "event_count": pa.array(events, pa.int64()),
+                "score": pa.array(n_orgs.astype(np.float64)),
+                "severity": pa.array(np.where(high, "high", "medium")),
+                "evidence": evidence,
+            },
+            schema=FINDINGS_SCHEMA,
+        )
+        return out.sort_by(
             [("window_start", "ascending"), ("rule_id", "ascending"), ("entity", "ascending")]
         )
