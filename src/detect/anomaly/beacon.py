@@ -448,7 +448,8 @@ class BeaconDetector:
         return pa.concat_tables([data.cast(STATE_SCHEMA), meta]).combine_chunks()
 
     def scores(self, rows: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
-        """Every (window, pair) group of ``rows``: (one row per group, floats, ints, win).
+        """The (window, pair) groups of ``rows`` that may be eligible (at least
+        ``max(4, unique_connection_threshold)`` rows): (one row per group, floats, ints, win).
 
         The first table holds each group's key columns (row of its first event).
         """
@@ -468,6 +469,13 @@ class BeaconDetector:
         dst = rows.column("destination.ip").chunk(0)
         gid, n_groups = _group_ids(src, dst, port, win)
         perm, offsets = group_rows(gid, n_groups)
+        # groups too small to be eligible are left out: most (window, pair) groups are,
+        # and the kernel's output rows for all of them cost more than scoring the rest
+        sizes = np.diff(offsets)
+        big = sizes >= max(4, p.unique_connection_threshold)
+        if not big.all():
+            perm = perm[np.repeat(big, sizes)]
+            offsets = np.r_[0, np.cumsum(sizes[big])]
         first = perm[offsets[:-1]]
         gwin = win[first]
         nbytes = rows.column("source.bytes").to_numpy(zero_copy_only=False).astype(np.float64)
