@@ -94,6 +94,7 @@ from detect.anomaly.keys import (
     _densify as densify_first,
 )
 from detect.kernels.dns_features import group_int64
+from detect.kernels.ip_class import public_mask
 from detect.kernels.ip_set import as_lanes
 from detect.kernels.sort_keys import radix_argsort
 from detect.kernels.window_agg import _bits, group_min_max_sum, group_ts_order
@@ -163,29 +164,7 @@ def public_ip_mask(values: np.ndarray) -> np.ndarray:
     b = np.asarray(values, dtype=np.uint8)
     if b.shape[0] == 0:
         return np.zeros(0, np.bool_)
-    lanes = as_lanes(b)  # bytes 0-7 and 8-15 as native (little-endian) uint64
-    lo, hi = lanes[:, 0], lanes[:, 1]
-    u = np.uint64
-    v4 = (lo == 0) & ((hi & u(0xFFFFFFFF)) == u(0xFFFF0000))
-    a, o = (hi >> u(32)) & u(0xFF), (hi >> u(40)) & u(0xFF)
-    v4_priv = (
-        (a == 0)
-        | (a == 10)
-        | (a == 127)
-        | (a >= 224)
-        | ((a == 100) & ((o & u(0xC0)) == 64))
-        | ((a == 169) & (o == 254))
-        | ((a == 172) & ((o & u(0xF0)) == 16))
-        | ((a == 192) & (o == 168))
-    )
-    h, h1 = lo & u(0xFF), (lo >> u(8)) & u(0xFF)
-    v6_priv = (
-        ((lo == 0) & ((hi & u(0x00FFFFFFFFFFFFFF)) == 0) & ((hi >> u(56)) <= 1))
-        | ((h == 0xFE) & ((h1 & u(0xC0)) == 0x80))
-        | ((h & u(0xFE)) == 0xFC)
-        | (h == 0xFF)
-    )
-    return np.where(v4, ~v4_priv, ~v6_priv)
+    return public_mask(np.ascontiguousarray(as_lanes(b)))
 
 
 @dataclass(frozen=True)
