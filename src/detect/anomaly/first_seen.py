@@ -96,7 +96,6 @@ from detect.anomaly.keys import (
 from detect.kernels.dns_features import group_int64
 from detect.kernels.ip_class import public_mask
 from detect.kernels.ip_set import as_lanes
-from detect.kernels.sort_keys import radix_argsort
 from detect.kernels.window_agg import _bits, group_min_max_sum, group_ts_order
 from detect.schema import REGISTERED_DOMAIN_COLUMNS
 
@@ -393,7 +392,8 @@ def merge_tuples(
     """Merge rows with equal key ``ids`` (non-negative ``int64``) within one fixed window.
 
     The window is ``first // width``. Returns ``(rep, first, last, count)`` per (key,
-    window), sorted by (key, window): ``rep`` is a row index carrying the key, ``first``
+    window), in no promised order (first appearance, or sorted when the keys are too
+    wide to pack with the window): ``rep`` is the group's first row, ``first``
     the min, ``last`` the max, ``count`` the sum. Raw events are rows with ``first = last =
     ts`` and ``count = 1``; state aggregates merge with them unchanged (they never straddle
     a window).
@@ -409,10 +409,7 @@ def merge_tuples(
         # hash group-by on the packed (key, window), then sort the groups only
         packed = (np.asarray(ids, np.int64) << wbits) | (win - wmin)
         gid, _, m = group_int64(packed, size_hint=first.size)
-        rep, f, la, c = group_min_max_sum(gid, m, first, last, count)
-        keys = packed[rep]
-        by = radix_argsort(keys, max(int(keys.max()).bit_length(), 1))
-        return rep[by], f[by], la[by], c[by]
+        return group_min_max_sum(gid, m, first, last, count)
     order = group_ts_order(ids, win)
     ids_s, win_s = ids[order], win[order]
     starts = np.flatnonzero(np.r_[True, (ids_s[1:] != ids_s[:-1]) | (win_s[1:] != win_s[:-1])])
