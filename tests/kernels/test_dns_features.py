@@ -176,6 +176,28 @@ def test_intern_strings_exact(values: list[str | None], large: bool) -> None:
     assert [values[r] for r in first.tolist()] == list(seen)
 
 
+_WORDS = st.sampled_from(["", "a", "10.0.0.1", "10.0.0.12", "2001:db8::1", "abcdefgh",
+                          "abcdefghijklmnop", "abcdefghijklmnopq", "é" * 9, "x" * 40])  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), _WORDS, st.text(alphabet="ab.é", max_size=24)), max_size=40),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_intern_strings_every_length_and_slice(values, cut: int, large: bool) -> None:
+    """Keys of 0-40 bytes (words, padded and hashed), sliced so rows sit at the buffer end."""
+    arr = pa.array(values, pa.large_string() if large else pa.string())
+    arr = arr.slice(min(cut, len(values)))
+    values = values[min(cut, len(values)) :]
+    codes, first = intern_strings(arr)
+    seen: dict[str, int] = {}
+    want = [-1 if v is None else seen.setdefault(v, len(seen)) for v in values]
+    assert codes.tolist() == want
+    assert [values[r] for r in first.tolist()] == list(seen)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.integers(-(2**62), 2**62) | st.integers(0, 5), max_size=60),

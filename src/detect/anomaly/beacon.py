@@ -196,8 +196,9 @@ def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _codes(col: pa.Array) -> tuple[np.ndarray, int]:
-    enc = pc.dictionary_encode(col, null_encoding="encode")
-    return enc.indices.to_numpy(zero_copy_only=False), max(len(enc.dictionary), 1)
+    from detect.anomaly.keys import _codes as column_codes
+
+    return column_codes(col)
 
 
 _LIMIT = 1 << 62

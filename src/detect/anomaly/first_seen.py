@@ -346,8 +346,10 @@ def destination_values(
 
 
 def column_codes(parts: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, int]:
-    """Dictionary codes of the concatenation of ``parts`` (one hash pass, no copy of the
-    values; null has its own code), and the number of codes."""
+    """Dictionary codes of the concatenation of ``parts`` (one hash pass; null has its
+    own code), and the number of codes."""
+    from detect.anomaly.keys import _codes
+
     chunks: list[pa.Array] = []
     for p in parts:
         chunks.extend(p.chunks if isinstance(p, pa.ChunkedArray) else [p])
@@ -356,13 +358,7 @@ def column_codes(parts: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, i
         return np.zeros(0, np.int64), 1
     chunks = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in chunks]
     typ = chunks[0].type
-    enc = pc.dictionary_encode(
-        pa.chunked_array([c.cast(typ) for c in chunks], typ), null_encoding="encode"
-    )
-    codes = np.concatenate(
-        [c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in enc.chunks]
-    )
-    return codes, max(1, *(len(c.dictionary) for c in enc.chunks))
+    return _codes(pa.chunked_array([c.cast(typ) for c in chunks], typ))
 
 
 def _densify(ids: np.ndarray) -> tuple[np.ndarray, int]:

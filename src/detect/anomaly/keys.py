@@ -6,7 +6,9 @@ nothing else). Ids are dense (``0 .. n - 1``) in order of first appearance withi
 call, so they are stable for one call but not across calls: detectors map them back to
 values with ``first`` (the first row carrying each id) and never persist ids.
 
-Each column is hashed once by Arrow (``dictionary_encode``); the codes are combined in
+Each column is hashed once (string columns by :func:`detect.kernels.dns_features.
+intern_strings`, faster than Arrow's ``dictionary_encode`` on short keys such as IPs;
+other types by ``dictionary_encode``); the codes are combined in
 mixed radix (re-densified whenever the radix product could overflow) and the combined
 ``int64`` codes are hashed once more into dense ids: exact for any number of columns and
 any cardinality, no sort.
@@ -43,10 +45,19 @@ class EncodedKeys:
 
 def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Dictionary codes of one column (null -> its own code), and the code count."""
+    from detect.kernels.dns_features import intern_strings
+
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        codes, first = intern_strings(col)
+        n = len(first)
+        if col.null_count:
+            codes[codes < 0] = n
+            n += 1
+        return codes, max(n, 1)
     enc = pc.dictionary_encode(col, null_encoding="encode")
     n = len(enc.dictionary)
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
