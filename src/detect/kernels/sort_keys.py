@@ -158,86 +158,21 @@ def string_hashes(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
-@njit
-def _sort_by_top(keys, bits):
-    """Stable LSD radix sort of ``keys`` on their top ``bits`` bits (as unsigned), carrying
-    the full keys and the row numbers: ``ceil(bits / 11)`` passes instead of six."""
-    n = keys.shape[0]
-    ka = keys.copy()
-    ia = np.arange(n)
-    kb = np.empty(n, np.int64)
-    ib = np.empty(n, np.int64)
-    counts = np.empty(2048, np.int64)
-    mask = np.uint64(2047)
-    shift = 64 - bits
-    while shift < 64:
-        sh = np.uint64(shift)
-        counts[:] = 0
-        for i in range(n):
-            counts[(np.uint64(ka[i]) >> sh) & mask] += 1
-        total = 0
-        for d in range(2048):
-            c = counts[d]
-            counts[d] = total
-            total += c
-        for i in range(n):
-            k = ka[i]
-            d = (np.uint64(k) >> sh) & mask
-            j = counts[d]
-            kb[j] = k
-            ib[j] = ia[i]
-            counts[d] = j + 1
-        ka, kb = kb, ka
-        ia, ib = ib, ia
-        shift += 11
-    return ka, ia
-
-
-@njit
-def _unique_runs(sorted_keys, order, bits, out):
-    """Rows whose key occurs once, from keys sorted by their top ``bits``: equal keys share
-    a run of equal top bits; runs of three or more are sorted in full to compare."""
-    n = sorted_keys.shape[0]
-    sh = np.uint64(64 - bits)
-    i = 0
-    while i < n:
-        top = np.uint64(sorted_keys[i]) >> sh
-        j = i + 1
-        while j < n and (np.uint64(sorted_keys[j]) >> sh) == top:
-            j += 1
-        r = j - i
-        if r == 1:
-            out[order[i]] = True
-        elif r == 2:
-            u = sorted_keys[i] != sorted_keys[i + 1]
-            out[order[i]] = u
-            out[order[i + 1]] = u
-        else:
-            ks = sorted_keys[i:j].copy()
-            o = np.argsort(ks)
-            for q in range(r):
-                k = ks[o[q]]
-                dup = (q > 0 and ks[o[q - 1]] == k) or (q + 1 < r and ks[o[q + 1]] == k)
-                out[order[i + o[q]]] = not dup
-        i = j
-
-
 def unique_mask(keys: np.ndarray) -> np.ndarray:
     """``bool`` per row: no other row has the same ``int64`` key.
 
-    Keys are bucketed by their top ``log2(n) + 1`` bits (a radix pass per 11 bits) and
-    only the rows of a bucket are compared: few passes for well-spread keys such as
-    :func:`string_hashes`; any keys stay exact (a crowded bucket is sorted in full).
+    One hash group-by (:func:`detect.kernels.dns_features.group_int64`, table sized for
+    all-distinct keys, the usual case for :func:`string_hashes` of uids) and a count per
+    group: about half the time of the radix bucketing it replaced on 2M keys.
     """
+    from detect.kernels.dns_features import group_int64
+
     keys = np.ascontiguousarray(keys, dtype=np.int64)
     n = keys.shape[0]
-    out = np.ones(n, dtype=np.bool_)
     if n < 2:
-        return out
-    bits = min(_bits(n) + 1, 33)
-    sorted_keys, order = _sort_by_top(keys, np.int64(bits))
-    _unique_runs(sorted_keys, order, np.int64(bits), out)
-    return out
+        return np.ones(n, dtype=np.bool_)
+    ids, _, m = group_int64(keys, size_hint=n)
+    return np.bincount(ids, minlength=m)[ids] == 1
 
 
 @njit
