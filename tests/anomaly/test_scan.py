@@ -105,3 +105,41 @@ def test_real_zeek_scans(shared_datasets):
     ev = json.loads(f.column("evidence")[0].as_py())
     assert ev["failed_ratio"] > 0.5  # REJ / S0
     assert all(e.endswith("64.225.56.201") for e in f.column("entity").to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("port", "n_dst", "other", "fires"),
+    [
+        (445, 33, 64, True),  # infection port: > 32
+        (445, 32, 64, False),
+        (8080, 40, 64, False),  # other ports: > 64
+        (8080, 65, 64, True),
+        (8080, 200, None, False),  # other ports off
+    ],
+)
+def test_horizontal_threshold_by_port(port, n_dst, other, fires):
+    """A source sweeping ``n_dst`` hosts on one port in 10 s, beside a vertical scan."""
+    t0 = 1_700_000_000_000_000
+    dst = [f"192.0.2.{i % 250}" if i < 250 else f"198.51.100.{i % 250}" for i in range(n_dst)]
+    rows = {
+        "@timestamp": [t0 + i * 10_000 for i in range(n_dst)] + [t0 + i for i in range(12)],
+        "source.ip": ["10.0.0.9"] * n_dst + ["10.0.0.7"] * 12,
+        "destination.ip": dst + ["10.0.0.8"] * 12,
+        "destination.port": [port] * n_dst + list(range(20, 32)),
+    }
+    batch = pa.record_batch(
+        {
+            "@timestamp": pa.array(rows["@timestamp"], pa.timestamp("us", tz="UTC")),
+            "event.dataset": ["conn"] * len(rows["source.ip"]),
+            "source.ip": rows["source.ip"],
+            "destination.ip": rows["destination.ip"],
+            "destination.port": pa.array(rows["destination.port"], pa.int64()),
+        }
+    )
+    det = ScanDetector(horizontal_threshold_other=other)
+    f = det.run(det.select(batch), None, final=True).findings.to_pylist()
+    horizontal = [r["entity"] for r in f if r["rule_id"] == "anomaly:scan:horizontal"]
+    assert horizontal == ([f"10.0.0.9 -> *:{port}"] if fires else [])
+    assert [r["entity"] for r in f if r["rule_id"] == "anomaly:scan:vertical"] == [
+        "10.0.0.7 -> 10.0.0.8"
+    ]

@@ -214,19 +214,23 @@ class ScanDetector:
             gkey = c.src_codes * n_other + other  # one exact int64 per group, not dense
             order = group_ts_argsort(gkey, ts)
             g = gkey[order]
+            dense = False
         else:  # astronomically many values: dense ids first
             keys = encode_keys([src, dst] if vertical else [src, c.port])
             order = group_ts_order(keys.ids, ts)
             g = keys.ids[order]
-        if vertical:
-            thr = np.full(ts.size, p.vertical_threshold, np.int64)
-        else:
-            listed = np.isin(port_np, np.array(p.horizontal_ports, np.int64))
-            other_thr = p.horizontal_threshold_other
-            thr = np.where(listed, p.horizontal_threshold, -1 if other_thr is None else other_thr)
+            dense = True
         tt, v = ts[order], vals[order]
         s = sliding_window_stats(g, tt, W, distinct=v)
-        th = thr[order]
+        if vertical:
+            th: np.ndarray | int = p.vertical_threshold
+        else:  # per port code, then per sorted row (the port code is part of the group)
+            code_port = np.zeros(c.n_port, np.int64)
+            code_port[c.port_codes] = port_np
+            listed = np.isin(code_port, np.array(p.horizontal_ports, np.int64))
+            other = -1 if p.horizontal_threshold_other is None else p.horizontal_threshold_other
+            code_thr = np.where(listed, p.horizontal_threshold, other)
+            th = code_thr[c.port_codes[order] if dense else g % n_other]
         win = tt // R
         closed = ((win + 1) * R <= wm) & ((win + 1) * R > lo)
         cross = closed & (th >= 0) & (s.distinct > th)
@@ -252,7 +256,7 @@ class ScanDetector:
                 continue
             cr = cross[sl]
             max_d = int(s.distinct[sl].max())
-            thr_v = int(th[a])
+            thr_v = int(th if isinstance(th, int) else th[a])
             first_cross = int(tt[sl][cr][0])
             uniq_vals = np.unique(v[sl])
             src_text = src[rowi].as_py()
