@@ -288,6 +288,8 @@ class DnsTunnelDetector:
         names = _column(batch, "dns.question.name", pa.string())
         ts = _column(batch, "@timestamp", TS)
         keep &= np.asarray(names.is_valid()) & np.asarray(ts.is_valid())
+        if not keep.any():  # e.g. a conn batch
+            return COMPACT_SCHEMA.empty_table()
         if not keep.all():
             batch = batch.filter(pa.array(keep))
             names = names.filter(pa.array(keep))
