@@ -77,8 +77,9 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.kernels.scan_runs import crossing_runs, pair_window_counts
 from detect.kernels.sort_keys import group_ts_argsort
-from detect.kernels.window_agg import fixed_window_agg, group_ts_order, sliding_window_stats
+from detect.kernels.window_agg import group_ts_order, sliding_window_stats
 
 __all__ = ["FAILED_STATES", "MALTRAIL_INFECTION_PORTS", "ScanDetector", "ScanParams"]
 
@@ -231,21 +232,15 @@ class ScanDetector:
             other = -1 if p.horizontal_threshold_other is None else p.horizontal_threshold_other
             code_thr = np.where(listed, p.horizontal_threshold, other)
             th = code_thr[c.port_codes[order] if dense else g % n_other]
-        win = tt // R
-        closed = ((win + 1) * R <= wm) & ((win + 1) * R > lo)
-        cross = closed & (th >= 0) & (s.distinct > th)
-        if not cross.any():
+        th_arr = np.array([th], np.int64) if isinstance(th, int) else th
+        starts, ends = crossing_runs(g, tt, s.distinct, th_arr, R, wm, lo)
+        if not starts.size:
             return []
-        # slices of (group, window) runs in sorted order; only those that crossed matter
-        brk = np.flatnonzero((np.diff(g) != 0) | (np.diff(win) != 0)) + 1
-        starts = np.concatenate([[0], brk])
-        ends = np.concatenate([brk, [g.size]])
-        hit_runs = np.flatnonzero(np.add.reduceat(cross.astype(np.int64), starts) > 0)
         fnull, failed = c.fnull, c.failed
-        src_fail = c.source_failures(ts, R)
+        src_fail = c.source_failures(ts, R, order[starts], tt[starts] // R)
         rows_out = []
-        for a, b in zip(starts[hit_runs].tolist(), ends[hit_runs].tolist(), strict=True):
-            w_a = int(win[a])
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            w_a = int(tt[a] // R)
             sl = slice(a, b)
             rows_sl = order[sl]
             rowi = int(rows_sl[0])
@@ -254,7 +249,8 @@ class ScanDetector:
             ratio = float(failed[rows_sl].sum()) / gk if gk else None
             if p.min_failed_ratio > 0 and (ratio is None or ratio < p.min_failed_ratio):
                 continue
-            cr = cross[sl]
+            t_sl = th_arr[0] if th_arr.size == 1 else th_arr[sl]
+            cr = (t_sl >= 0) & (s.distinct[sl] > t_sl)  # the run's window is closed
             max_d = int(s.distinct[sl].max())
             thr_v = int(th if isinstance(th, int) else th[a])
             first_cross = int(tt[sl][cr][0])
@@ -316,39 +312,16 @@ class _Codes:
         self.fnull = null_mask(t.column("failed"))
         f = t.column("failed").to_numpy(zero_copy_only=False)
         self.failed = np.where(self.fnull, False, f).astype(bool)
-        self._src_fail = None
 
-    def source_failures(self, ts: np.ndarray, R: int):
-        """``(source code, window) -> (failed, known)`` over all the source's rows."""
-        if self._src_fail is not None:
-            return self._src_fail
-        win = ts // R
-        wmin = int(win.min())
-        nwin = int(win.max()) - wmin + 1
-        known = (~self.fnull).astype(np.int64)
-        if self.n_src * nwin <= max(4 * ts.size, 1 << 20):
-            key = self.src_codes * nwin + (win - wmin)
-            size = self.n_src * nwin
-            fs = np.bincount(key, weights=self.failed.astype(np.int64), minlength=size)
-            ks = np.bincount(key, weights=known, minlength=size)
-
-            def lookup(code: int, w: int) -> tuple[int, int]:
-                i = code * nwin + (w - wmin)
-                return int(fs[i]), int(ks[i])
-
-        else:
-            fa = fixed_window_agg(self.src_codes, ts, R, values=self.failed.astype(np.int64))
-            ka = fixed_window_agg(self.src_codes, ts, R, values=known)
-            table = {
-                (gi, wi): (fs_, ks_)
-                for gi, wi, fs_, ks_ in zip(
-                    fa.group.tolist(), fa.window.tolist(), fa.sum.tolist(), ka.sum.tolist(),
-                    strict=True,
-                )
-            }  # fmt: skip
-
-            def lookup(code: int, w: int) -> tuple[int, int]:
-                return table[(code, w)]
-
-        self._src_fail = lookup
-        return lookup
+    def source_failures(self, ts: np.ndarray, R: int, rows: np.ndarray, windows: np.ndarray):
+        """``(source code, window) -> (failed, known)`` over all the source's rows, for
+        the sources of ``rows`` in ``windows`` (the findings': counted in one pass)."""
+        want = np.unique(np.stack([self.src_codes[rows], windows]), axis=1)
+        f, k = pair_window_counts(
+            self.src_codes, ts, R, self.failed, ~self.fnull, want[0].copy(), want[1].copy()
+        )
+        table = {
+            (int(c), int(w)): (int(a), int(b))
+            for c, w, a, b in zip(want[0], want[1], f, k, strict=True)
+        }
+        return lambda code, w: table[(code, w)]
