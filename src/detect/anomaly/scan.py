@@ -77,9 +77,10 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.kernels.dns_features import group_int64
 from detect.kernels.scan_runs import crossing_runs, pair_window_counts
-from detect.kernels.sort_keys import group_ts_argsort
-from detect.kernels.window_agg import group_ts_order, sliding_window_stats
+from detect.kernels.sort_keys import dense_group_ts_order
+from detect.kernels.window_agg import sliding_window_stats
 
 __all__ = ["FAILED_STATES", "MALTRAIL_INFECTION_PORTS", "ScanDetector", "ScanParams"]
 
@@ -212,15 +213,12 @@ class ScanDetector:
         vals = c.port_codes if vertical else c.dst_codes
         other, n_other = (c.dst_codes, c.n_dst) if vertical else (c.port_codes, c.n_port)
         if c.n_src * n_other < (1 << 62):
-            gkey = c.src_codes * n_other + other  # one exact int64 per group, not dense
-            order = group_ts_argsort(gkey, ts)
-            g = gkey[order]
-            dense = False
-        else:  # astronomically many values: dense ids first
+            gid, _, m = group_int64(c.src_codes * n_other + other)
+        else:  # astronomically many values: encode the columns together
             keys = encode_keys([src, dst] if vertical else [src, c.port])
-            order = group_ts_order(keys.ids, ts)
-            g = keys.ids[order]
-            dense = True
+            gid, m = keys.ids, keys.count
+        order = dense_group_ts_order(gid, m, ts)
+        g = gid[order]
         tt, v = ts[order], vals[order]
         s = sliding_window_stats(g, tt, W, distinct=v)
         if vertical:
@@ -231,7 +229,7 @@ class ScanDetector:
             listed = np.isin(code_port, np.array(p.horizontal_ports, np.int64))
             other = -1 if p.horizontal_threshold_other is None else p.horizontal_threshold_other
             code_thr = np.where(listed, p.horizontal_threshold, other)
-            th = code_thr[c.port_codes[order] if dense else g % n_other]
+            th = code_thr[c.port_codes[order]]
         th_arr = np.array([th], np.int64) if isinstance(th, int) else th
         starts, ends = crossing_runs(g, tt, s.distinct, th_arr, R, wm, lo)
         if not starts.size:

@@ -49,7 +49,7 @@ def crossing_runs(
         closed = end_w <= wm and end_w > lo
         hit = False
         b = a
-        while b < n and g[b] == g[a] and ts[b] // report == w:
+        while b < n and g[b] == g[a] and ts[b] < end_w:  # ts ascends within a group
             if closed and not hit:
                 t = threshold[0] if one else threshold[b]
                 if t >= 0 and distinct[b] > t:
