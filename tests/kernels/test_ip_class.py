@@ -26,6 +26,8 @@ _NOT_PUBLIC = [
 
 def _naive(text: str) -> bool:
     ip = ipaddress.ip_address(text)
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # one address, as ip_to_bin stores it
+        ip = ip.ipv4_mapped
     return not any(ip.version == net.version and ip in net for net in _NOT_PUBLIC)
 
 
