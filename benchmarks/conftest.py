@@ -6,6 +6,12 @@ import os
 
 import pytest
 
+from detect.allocator import keep_freed_memory
+
+# ours runs as the ``detect`` command runs it (see detect/allocator.py); DuckDB and polars
+# bring their own allocators and do not use glibc's for their data
+keep_freed_memory()
+
 
 @pytest.fixture(scope="session")
 def bench_rows() -> int:

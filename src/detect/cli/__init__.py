@@ -11,6 +11,7 @@ import sys
 import click
 
 from detect import __version__
+from detect.allocator import keep_freed_memory
 from detect.cli._common import CONTEXT_SETTINGS, Output
 from detect.errors import DetectError
 
@@ -64,6 +65,7 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``detect`` console script."""
+    keep_freed_memory()
     try:
         rv = cli.main(args=argv, prog_name="detect", standalone_mode=False)
     except click.exceptions.Abort:
