@@ -47,7 +47,7 @@ class Settings:
     fail_on: str | None = None
     reprocess: bool = False
     close_windows: bool = False  # score detector windows still open at the end of the run
-    detector_rows: int = 5_000_000  # rows a detector holds before it runs between files
+    detector_rows: int = 5_000_000  # rows a detector holds before it runs (bounds memory)
     alert_window: int = 3600
     organization: str | None = None
     observer: str | None = None

@@ -345,8 +345,6 @@ def _process_file(
         if mark is not None:
             engines.anomaly.rollback(mark)  # the file is not recorded: nor are its rows
         return [], start_offset + r.events
-    if engines.anomaly is not None:
-        engines.anomaly.file_done()  # the file is complete: detectors may run on it now
     if len(contribs) > 1:
         # an alert window spans batches: one contribution per (alert, input)
         contribs = [merge_contributions(contribs)]

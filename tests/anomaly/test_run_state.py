@@ -205,6 +205,48 @@ def test_detectors_run_between_files_when_rows_pile_up(
     assert _anomaly_alerts(db) == one_run
 
 
+def test_detectors_run_inside_a_file_when_rows_pile_up(
+    events: pa.Table, one_run: set[tuple], tmp_path: Path
+) -> None:
+    """Memory bound within one big file: a detector runs every ``detector_rows`` rows
+    (batches of 1,000 here), and a time-ordered file gives the alerts of no flush."""
+    [path] = _write_pieces(events, [], tmp_path / "in")
+    db = tmp_path / "m.duckdb"
+    settings = dataclasses.replace(_settings(db, close=True), detector_rows=2_000, batch_size=1_000)
+    summary = run([str(path)], settings)
+    assert summary.exit_code == 0 and summary.late_events == 0
+    assert _anomaly_alerts(db) == one_run
+
+
+def test_rollback_undoes_a_flush_inside_the_failed_file(events: pa.Table) -> None:
+    """A file failing after its rows made detectors run leaves them as before it."""
+    from detect.anomaly.config import load_detector_configs
+    from detect.anomaly.engine import AnomalyEngine
+
+    configs = load_detector_configs([ROOT / "rules" / "anomaly"])
+    batches = list(events.cast(CANONICAL_SCHEMA).to_batches(max_chunksize=1_000))
+    half = len(batches) // 2
+
+    def engine_after(feed_failed: bool) -> tuple[set, list]:
+        eng = AnomalyEngine(configs, flush_rows=1_500)
+        eng.begin({})
+        for b in batches[:half]:
+            eng.observe(b)
+        if feed_failed:
+            mark = eng.checkpoint()
+            for b in batches[half:]:  # the failed file: enough rows for several flushes
+                eng.observe(b)
+            assert any(s.found or s.state is not mark[i].state for i, s in enumerate(eng.slots))
+            eng.rollback(mark)
+        res = eng.finish(final=True, run_id="r")
+        f = res.findings
+        found = set(zip(f.column("rule_id").to_pylist(), f.column("entity").to_pylist(),
+                        strict=True))  # fmt: skip
+        return found, [(s.detector, s.state.num_rows) for s in res.states]
+
+    assert engine_after(feed_failed=True) == engine_after(feed_failed=False)
+
+
 def test_changed_configuration_resets_that_detectors_state(
     events: pa.Table, tmp_path: Path
 ) -> None:

@@ -8,10 +8,14 @@ store, calls ``run`` once over this run's rows and that state, and commits findi
 killed run changes neither alerts nor state.
 
 Memory: each detector's selected rows (a few narrow columns per event it cares about)
-are kept until the end of the run, or until they pass ``flush_rows``: then, between two
-files, the detector runs over them with the state so far (as a run boundary would) and
-only its state is kept. Files of one run that overlap in time and are read after such a
-flush may find some windows closed: their events are counted as late, never silent.
+are kept until the end of the run, or until they pass ``flush_rows``: then, even in the
+middle of a file, the detector runs over them with the state so far (as a run boundary
+would) and only its state is kept, so memory is bounded by ``flush_rows``, not by the
+input. Events read after such a flush that are older than its watermark (another file
+of the run that overlaps in time, or a file out of time order by more than the
+detector's lateness) find their windows closed: they are counted as late, never silent.
+A file that fails midway is rolled back: every detector returns to its state, findings
+and pending rows from before the file (:meth:`AnomalyEngine.checkpoint`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,16 @@ class _Slot:
     found: list[pa.Table] = field(default_factory=list)
     late: int = 0
     fingerprint: str = ""  # of the configuration; state kept under another one is dropped
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A detector as it was before a file (see :meth:`AnomalyEngine.checkpoint`)."""
+
+    parts: list[pa.Table]
+    state: pa.Table | None
+    found: int
+    late: int
 
 
 @dataclass(frozen=True)
@@ -124,13 +138,9 @@ class AnomalyEngine:
                 if more.num_rows:
                     slot.parts.append(more)
                     slot.rows += more.num_rows
-            slot.seconds += time.perf_counter() - t
-
-    def file_done(self) -> None:
-        """Between files: detectors holding more than ``flush_rows`` rows run now."""
-        for slot in self.slots:
             if slot.rows > self.flush_rows:
                 self._run(slot, final=False)
+            slot.seconds += time.perf_counter() - t
 
     def _run(self, slot: _Slot, *, final: bool) -> None:
         t = time.perf_counter()
@@ -147,14 +157,21 @@ class AnomalyEngine:
         )
         slot.seconds += time.perf_counter() - t
 
-    def checkpoint(self) -> list[int]:
-        """A mark to :meth:`rollback` to (a file that fails midway feeds no detector)."""
-        return [len(s.parts) for s in self.slots]
+    def checkpoint(self) -> list[_Mark]:
+        """A mark to :meth:`rollback` to (a file that fails midway feeds no detector).
 
-    def rollback(self, mark: list[int]) -> None:
-        for slot, n in zip(self.slots, mark, strict=True):
-            del slot.parts[n:]
+        It holds each detector's pending rows (fewer than ``flush_rows``), state, findings
+        count and late count, so a flush inside the failed file is undone too.
+        """
+        return [_Mark(list(s.parts), s.state, len(s.found), s.late) for s in self.slots]
+
+    def rollback(self, mark: list[_Mark]) -> None:
+        for slot, m in zip(self.slots, mark, strict=True):
+            slot.parts = list(m.parts)
             slot.rows = sum(p.num_rows for p in slot.parts)
+            slot.state = m.state
+            del slot.found[m.found:]
+            slot.late = m.late
 
     def finish(self, *, final: bool, run_id: str) -> AnomalyResult:
         """Run every detector over its remaining rows; findings as contributions."""
