@@ -415,6 +415,22 @@ def merge_tuples(
     return order[starts], f, la, c
 
 
+def _value_window_order(kv: np.ndarray, n_kv: int, win: np.ndarray) -> np.ndarray:
+    """Stable permutation sorting by (value id ``kv``, window ``win``): two counting sorts
+    (window, then value), as both ranges are dense and small next to the rows."""
+    from detect.kernels.beacon import group_rows
+
+    if kv.size == 0:
+        return np.zeros(0, np.int64)
+    w = win - int(win.min())
+    n_win = int(w.max()) + 1
+    if n_win > 4 * w.size + 1024:  # windows spread over ages (odd clocks): sort instead
+        return group_ts_order(kv, win)
+    by_win, _ = group_rows(w, n_win)
+    by_value, _ = group_rows(kv[by_win], max(int(n_kv), 1))
+    return by_win[by_value]
+
+
 class _RepCodes(dict):
     """Per-aggregate codes of each key column, gathered (``codes[rep]``) on first use."""
 
@@ -602,8 +618,9 @@ class FirstSeenDetector:
             seen_last[kv.ids[:S]] = _np(seen.column("last"))
         cf, cl, cc = fo.first[cidx], fo.last[cidx], fo.count[cidx]
         # per (value, window), tuples sorted by (value, first): windows ascending per value
-        order = group_ts_order(kv_t, cf)
-        k_o, w_o = kv_t[order], cf[order] // W
+        win = cf // W
+        order = _value_window_order(kv_t, kv.count, win)
+        k_o, w_o = kv_t[order], win[order]
         starts = np.flatnonzero(np.r_[True, (k_o[1:] != k_o[:-1]) | (w_o[1:] != w_o[:-1])])
         ends = np.r_[starts[1:], order.size]
         g_kv, g_ws = k_o[starts], w_o[starts] * W

@@ -66,11 +66,10 @@ def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
 
 def _densify(codes: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Dense ids in order of first appearance (one hash pass), and each id's first row."""
-    enc = pc.dictionary_encode(pa.array(codes, pa.int64()))
-    ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    seen = np.maximum.accumulate(ids)
-    first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
-    return ids, max(len(enc.dictionary), 1), first
+    from detect.kernels.dns_features import group_int64
+
+    ids, is_first, m = group_int64(codes)
+    return ids, max(m, 1), np.flatnonzero(is_first)
 
 
 def encode_keys(columns: list[pa.Array | pa.ChunkedArray]) -> EncodedKeys:
