@@ -248,10 +248,11 @@ class SpreadDetector:
         o_starts = np.flatnonzero(np.r_[True, (pk[1:] != pk[:-1]) | (og[1:] != og[:-1])])
         row_group = np.cumsum(np.r_[True, pk[1:] != pk[:-1]]) - 1  # group of each row
         o_group = row_group[o_starts]
+        agg_i = idx[order]  # the aggregates of fo, in this order
         o_first = np.minimum.reduceat(cf[order], o_starts)
-        o_last = np.maximum.reduceat(fo.last[idx][order], o_starts)
-        o_count = np.add.reduceat(fo.count[idx][order], o_starts)
-        rep = fo.rep[idx[order]]  # the row of each aggregate in fo.columns
+        o_last = np.maximum.reduceat(fo.last[agg_i], o_starts)
+        o_count = np.add.reduceat(fo.count[agg_i], o_starts)
+        rep = fo.rep[agg_i]  # the row of each aggregate in fo.columns
 
         def column(key: str, at: np.ndarray) -> pa.Array:
             return fo.columns[key].take(pa.array(rep[at], pa.int64())).combine_chunks()
@@ -275,7 +276,7 @@ class SpreadDetector:
         events = np.add.reduceat(o_count, og_starts)
         # distinct (organisation, source) pairs with a source, per group
         src_ok = pc.is_valid(fo.columns["source.ip"]).to_numpy()[rep]
-        src = fo.codes["source.ip"][0][idx][order]
+        src = fo.codes["source.ip"][0][agg_i]
         o_seg = np.cumsum(np.r_[True, (pk[1:] != pk[:-1]) | (og[1:] != og[:-1])]) - 1
         n_src_codes = int(src.max()) + 1
         pk2 = o_seg[src_ok] * n_src_codes + src[src_ok]
@@ -298,7 +299,7 @@ class SpreadDetector:
             }
         )
         high = np.asarray(pc.equal(kinds, "hit")) | (n_orgs >= 2 * p.min_orgs)
-        ws = win[order][g_starts] * W
+        ws = win[order[g_starts]] * W
         out = pa.table(
             {
                 "rule_id": pc.binary_join_element_wise("anomaly:spread:", kinds, ""),
