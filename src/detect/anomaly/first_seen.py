@@ -96,7 +96,12 @@ from detect.anomaly.keys import (
 from detect.kernels.dns_features import group_int64
 from detect.kernels.ip_class import public_mask
 from detect.kernels.ip_set import as_lanes
-from detect.kernels.window_agg import _bits, group_min_max_sum, group_ts_order
+from detect.kernels.window_agg import (
+    _bits,
+    group_min_max_sum,
+    group_ts_order,
+    sorted_runs_reduce,
+)
 from detect.schema import REGISTERED_DOMAIN_COLUMNS
 
 __all__ = [
@@ -620,13 +625,11 @@ class FirstSeenDetector:
         # per (value, window), tuples sorted by (value, first): windows ascending per value
         win = cf // W
         order = _value_window_order(kv_t, kv.count, win)
-        k_o, w_o = kv_t[order], win[order]
-        starts = np.flatnonzero(np.r_[True, (k_o[1:] != k_o[:-1]) | (w_o[1:] != w_o[:-1])])
+        starts, g_kv, g_win, g_first, g_last, g_count = sorted_runs_reduce(
+            order, kv_t, win, cf, cl, cc
+        )
         ends = np.r_[starts[1:], order.size]
-        g_kv, g_ws = k_o[starts], w_o[starts] * W
-        g_first = np.minimum.reduceat(cf[order], starts)
-        g_last = np.maximum.reduceat(cl[order], starts)
-        g_count = np.add.reduceat(cc[order], starts)
+        g_ws = g_win * W
         same = np.r_[False, g_kv[1:] == g_kv[:-1]]
         prev_last = np.where(same, np.r_[NEG, g_last[:-1]], seen_last[g_kv])
         new = prev_last < g_ws - L

@@ -629,3 +629,59 @@ def ewma_zscores(
             h_out,
         )
     return EwmaOut(z, m_out, v_out, h_out)
+
+
+@njit
+def _sorted_runs_reduce(order, key_a, key_b, first, last, count):
+    n = order.shape[0]
+    starts = np.empty(n, np.int64)
+    ga = np.empty(n, np.int64)
+    gb = np.empty(n, np.int64)
+    gf = np.empty(n, np.int64)
+    gl = np.empty(n, np.int64)
+    gc = np.empty(n, np.int64)
+    m = -1
+    pa_, pb = np.int64(0), np.int64(0)
+    for j in range(n):
+        i = order[j]
+        a = key_a[i]
+        b = key_b[i]
+        if m < 0 or a != pa_ or b != pb:
+            m += 1
+            starts[m] = j
+            ga[m] = a
+            gb[m] = b
+            gf[m] = first[i]
+            gl[m] = last[i]
+            gc[m] = count[i]
+            pa_, pb = a, b
+        else:
+            gf[m] = min(gf[m], first[i])
+            gl[m] = max(gl[m], last[i])
+            gc[m] += count[i]
+    m += 1
+    return starts[:m], ga[:m], gb[:m], gf[:m], gl[:m], gc[:m]
+
+
+def sorted_runs_reduce(
+    order: np.ndarray,
+    key_a: np.ndarray,
+    key_b: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    count: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Runs of equal ``(key_a, key_b)`` along ``order`` (rows sorted by those keys), reduced
+    in one pass: ``(starts, a, b, min first, max last, sum count)`` per run, ``starts``
+    as positions in ``order``. The same as gathering each column by ``order`` and calling
+    ``np.minimum.reduceat`` and friends, without the temporaries.
+
+    >>> r = sorted_runs_reduce(np.array([2, 0, 1]), np.array([1, 1, 0]), np.array([5, 5, 5]),
+    ...                        np.array([7, 3, 9]), np.array([8, 4, 9]), np.array([1, 2, 1]))
+    >>> [x.tolist() for x in r]
+    [[0, 1], [0, 1], [5, 5], [9, 3], [9, 8], [1, 3]]
+    """
+    return _sorted_runs_reduce(
+        _as_i64(order), _as_i64(key_a), _as_i64(key_b), _as_i64(first), _as_i64(last),
+        _as_i64(count),
+    )  # fmt: skip
