@@ -274,3 +274,29 @@ def test_group_min_max_sum_matches_naive(rows):
     got = group_min_max_sum(gid, m, *cols)
     want = naive_group_min_max_sum(gid.tolist(), m, *(c.tolist() for c in cols))
     assert [a.tolist() for a in got] == want
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(-50, 50),
+                          st.integers(0, 9), st.integers(1, 4)), max_size=40))  # fmt: skip
+def test_sorted_runs_reduce_matches_reduceat(rows):
+    from detect.kernels.window_agg import sorted_runs_reduce
+
+    a = np.array([r[0] for r in rows], np.int64)
+    b = np.array([r[1] for r in rows], np.int64)
+    first = np.array([r[2] for r in rows], np.int64)
+    last = first + np.array([r[3] for r in rows], np.int64)
+    count = np.array([r[4] for r in rows], np.int64)
+    order = np.lexsort((b, a))
+    got = sorted_runs_reduce(order, a, b, first, last, count)
+    if not rows:
+        assert all(x.size == 0 for x in got)
+        return
+    ao, bo = a[order], b[order]
+    starts = np.flatnonzero(np.r_[True, (ao[1:] != ao[:-1]) | (bo[1:] != bo[:-1])])
+    want = (
+        starts, ao[starts], bo[starts], np.minimum.reduceat(first[order], starts),
+        np.maximum.reduceat(last[order], starts), np.add.reduceat(count[order], starts),
+    )  # fmt: skip
+    for g, w in zip(got, want, strict=True):
+        assert g.tolist() == w.tolist()
