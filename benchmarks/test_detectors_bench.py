@@ -72,9 +72,25 @@ strings copied and re-hashed once per distinct value. With the reference queries
 first_seen 1.5-1.7x DuckDB / polars; spread (destinations on, 23,992 findings) 0.3-0.5x,
 its time is the per-finding evidence; total 2.2-2.3x.
 
-Short of the issue's 5x: long_conn and volume are two hash group-bys (plus a window
-function) that DuckDB runs vectorised in C++ and that ours also does (exact, plus the
-per-uid snapshot merge, the watermark and the state); volume additionally carries the
+Round 4 (10M + 2M, best of 2, ratios DuckDB / polars): total 3.2x / 4.1x -> 4.7x / 5.7x;
+without spread (the bundled configuration: spread counts hits only, and there are none
+here) 3.8x / 5.0x -> 5.7x / 7.0x (5.9x / 6.9x in the run before). 2M + 400k: 4.8x / 5.1x,
+without spread 5.9x / 6.3x. Findings identical before and after on both sizes. What
+changed: spread's findings and evidence built column-wise (``anomaly/evidence.py``:
+2.1 s -> 0.24 s at 24k findings); beacon scores only groups big enough to be eligible
+(the kernel zero-filled rows for 830k tiny groups); ``group_int64`` with hash and id in
+one table row and prefetching (2.2x); string keys interned by their own bytes when at
+most 16 long (IPs), not Arrow ``dictionary_encode``; ``unique_mask`` by hash; scan's
+crossing runs and failure ratios in fused passes, groups by counting sort; first_seen's
+(value, window) runs by two counting sorts and one reducing pass; a numba public-IP
+mask. And at 10M above all: the ``detect`` command (and these benchmarks, see
+``conftest.py``) keeps freed memory for reuse (``detect/allocator.py``): 80 MB numpy
+temporaries were re-faulted from the VM's host on every allocation (beacon's key
+encoding 2.7 s -> 0.67 s); DuckDB and polars have their own allocators.
+
+Still short: first_seen, volume and spread's destination mode (1.5-2.6x) are hash
+group-bys over string tuples that DuckDB runs vectorised in C++ and that ours also does
+(exact, plus the watermark, the state and the evidence); volume additionally carries the
 EWMA baseline the SQL does not compute. Cold compile of every kernel ~17 s, from the
 cache ~0.6 s.
 """
