@@ -218,6 +218,23 @@ def test_detectors_run_inside_a_file_when_rows_pile_up(
     assert _anomaly_alerts(db) == one_run
 
 
+def test_files_overlapping_in_time_are_not_late_after_a_flush(
+    events: pa.Table, one_run: set[tuple], tmp_path: Path
+) -> None:
+    """A folder of per-log files covering the same hours (conn, then DNS and the rest):
+    a flush inside the conn file holds the watermark, so the next file is not late."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    conn = pc.equal(events.column("event.dataset").cast(pa.string()), "conn")
+    pq.write_table(events.filter(conn), folder / "a-conn.parquet")
+    pq.write_table(events.filter(pc.invert(conn)), folder / "b-rest.parquet")
+    db = tmp_path / "o.duckdb"
+    settings = dataclasses.replace(_settings(db, close=True), detector_rows=2_000, batch_size=1_000)
+    summary = run([str(folder / "a-conn.parquet"), str(folder / "b-rest.parquet")], settings)
+    assert summary.exit_code == 0 and summary.late_events == 0
+    assert _anomaly_alerts(db) == one_run
+
+
 def test_rollback_undoes_a_flush_inside_the_failed_file(events: pa.Table) -> None:
     """A file failing after its rows made detectors run leaves them as before it."""
     from detect.anomaly.config import load_detector_configs

@@ -78,6 +78,7 @@ import pyarrow.compute as pc
 
 from detect.anomaly._select import keep_rows
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput
+from detect.anomaly.keys import watermark_is_held
 
 __all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams", "severity_of"]
 
@@ -416,7 +417,7 @@ class BeaconDetector:
             close_before = (max_ts // win_us + 1) * win_us
         else:
             close_before = ((max_ts - p.lateness * US) // win_us) * win_us
-        close_before = max(close_before, closed_until)
+        close_before = closed_until if watermark_is_held() else max(close_before, closed_until)
         ts_all = table.column("ts").to_numpy()
         closing = ts_all < close_before
         findings = FINDINGS_SCHEMA.empty_table()

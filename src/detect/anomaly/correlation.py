@@ -105,6 +105,7 @@ from detect.anomaly.keys import (
     state_part,
     state_watermark,
     ts_us,
+    watermark_is_held,
 )
 from detect.schema import CANONICAL_SCHEMA
 from detect.sigma.engine import (
@@ -825,7 +826,7 @@ class CorrelationDetector:
             cands.append(max_ts - int(self.lateness * US))
             if final:
                 cands.append(max_ts + self.horizon_us)
-        wm = max(cands) if cands else None
+        wm = prev_wm if watermark_is_held() else (max(cands) if cands else None)
         until_old = state_part(state, 2, ["corr", "group", "until"])
         derived_old = state_part(state, 3, ["corr", "group", "@timestamp"])
         until: dict[tuple[int, str], int] = {}

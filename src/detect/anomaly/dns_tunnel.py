@@ -92,6 +92,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput, empty_findings
+from detect.anomaly.keys import watermark_is_held
 from detect.errors import ConfigError
 from detect.kernels.dns_features import (
     FEATURE_NAMES,
@@ -331,7 +332,9 @@ class DnsTunnelDetector:
         max_ts = int(_ts_us(rows.column("ts")).max())
         return rows, max_ts, self._closed_until(max_ts, None, final=False)
 
-    def _closed_until(self, max_ts: int, prev: int | None, *, final: bool) -> int:
+    def _closed_until(self, max_ts: int, prev: int | None, *, final: bool) -> int | None:
+        if watermark_is_held():
+            return prev
         w = self.params.window * US
         c = (max_ts // w + 1) * w if final else (max_ts - self.params.lateness * US) // w * w
         return c if prev is None else max(prev, c)

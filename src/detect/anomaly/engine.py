@@ -9,11 +9,11 @@ killed run changes neither alerts nor state.
 
 Memory: each detector's selected rows (a few narrow columns per event it cares about)
 are kept until the end of the run, or until they pass ``flush_rows``: then, even in the
-middle of a file, the detector runs over them with the state so far (as a run boundary
-would) and only its state is kept, so memory is bounded by ``flush_rows``, not by the
-input. Events read after such a flush that are older than its watermark (another file
-of the run that overlaps in time, or a file out of time order by more than the
-detector's lateness) find their windows closed: they are counted as late, never silent.
+middle of a file, the detector folds them into its state with its watermark held
+(:func:`detect.anomaly.keys.watermark_held`): no window closes before the end of the
+run, so another file of the run covering the same hours (conn and DNS logs of one day)
+is not late. Detectors whose state aggregates (first seen, spread, volume, DNS) shrink
+their memory so; those that keep rows (beacon's per-connection times) do not.
 A file that fails midway is rolled back: every detector returns to its state, findings
 and pending rows from before the file (:meth:`AnomalyEngine.checkpoint`).
 """
@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from detect.alerts import CONTRIBUTION_SCHEMA, alert_id
 from detect.anomaly.base import FINDINGS_SCHEMA
 from detect.anomaly.config import DetectorConfig
+from detect.anomaly.keys import watermark_held
 from detect.schema import CANONICAL_SCHEMA
 from detect.store.runstore import StateRecord
 
@@ -138,8 +139,9 @@ class AnomalyEngine:
                 if more.num_rows:
                     slot.parts.append(more)
                     slot.rows += more.num_rows
-            if slot.rows > self.flush_rows:
-                self._run(slot, final=False)
+            if slot.rows > self.flush_rows:  # fold into state, close nothing yet
+                with watermark_held():
+                    self._run(slot, final=False)
             slot.seconds += time.perf_counter() - t
 
     def _run(self, slot: _Slot, *, final: bool) -> None:

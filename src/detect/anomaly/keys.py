@@ -23,6 +23,9 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,10 +171,33 @@ def make_state(schema: pa.Schema, watermark: int | None, parts: dict[int, pa.Tab
     return pa.concat_tables(out).combine_chunks()
 
 
+_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar("watermark_held", default=False)
+
+
+@contextlib.contextmanager
+def watermark_held() -> Iterator[None]:
+    """Within it, a detector's ``run`` folds rows into its state but closes no window:
+    the watermark stays where the state had it. For a flush in the middle of a run, whose
+    later inputs (another file of the same hours) may be older than this one's end."""
+    token = _HOLD.set(True)
+    try:
+        yield
+    finally:
+        _HOLD.reset(token)
+
+
+def watermark_is_held() -> bool:
+    """Whether :func:`watermark_held` is in force (detectors with their own watermark)."""
+    return _HOLD.get()
+
+
 def next_watermark(
     prev: int | None, max_ts: int | None, lateness_us: int, window_us: int, *, final: bool
 ) -> int | None:
-    """``max(prev, max_ts - lateness)``; with ``final``, at least the end of max_ts's window."""
+    """``max(prev, max_ts - lateness)``; with ``final``, at least the end of max_ts's window;
+    ``prev`` while :func:`watermark_held`."""
+    if _HOLD.get():
+        return prev
     cands = [w for w in (prev,) if w is not None]
     if max_ts is not None:
         cands.append(max_ts - lateness_us)

@@ -170,8 +170,8 @@ class LongConnDetector:
         end = _end_us(table)
         max_ts = int(end.max()) if end.size else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
-        if wm is None:
-            return RunOutput(empty_findings(), make_state(ROW_SCHEMA, wm, {}), late)
+        if wm is None:  # nothing closes yet (no rows, or a held watermark): keep them
+            return RunOutput(empty_findings(), make_state(ROW_SCHEMA, wm, {1: table}), late)
         win = end // W
         closed = (win + 1) * W <= wm
         if closed.all():  # the usual final / old-logs case: no copy

@@ -175,8 +175,9 @@ class VolumeDetector:
         max_ts = int(pc.max(sums.column("last")).as_py()) if sums.num_rows else None
         wm = next_watermark(prev_wm, max_ts, int(p.lateness * US), W, final=final)
         base = state_part(state, 2, BASE)
-        if wm is None:
-            return RunOutput(empty_findings(), make_state(STATE_SCHEMA, wm, {}), late)
+        if wm is None:  # nothing closes yet (no rows, or a held watermark): keep them
+            kept = make_state(STATE_SCHEMA, wm, {1: sums, 2: base})
+            return RunOutput(empty_findings(), kept, late)
         win = sums.column("window").to_numpy()
         closed = (win + 1) * W <= wm
         done = sums.filter(pa.array(closed))
