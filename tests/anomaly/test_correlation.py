@@ -516,3 +516,46 @@ def test_ssh_brute_force_on_zeek(shared_datasets: Path) -> None:
     top = sorted(counts.items(), key=lambda kv: -kv[1])
     print("\nSSH brute force episodes per source:", top[:10])
     assert {"179.43.180.108", "170.64.237.193", "88.218.249.242"} <= {s for s, _ in top[:5]}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.integers(0, 120),
+            st.sampled_from(["a", "b"]),
+            st.sampled_from(["10.0.0.1", "10.0.0.2"]),
+            st.integers(1, 4),
+        ),
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_held_flushes_then_final_equal_one_run(events, cuts) -> None:
+    """Flushes with the watermark held (inside a run) decide nothing and lose nothing, in
+    any order of the chunks: the final run gives the findings of one run."""
+    from detect.anomaly.keys import watermark_held
+
+    det = detector(SPLIT_RULES, lateness=0.0)
+    if not events:
+        return
+    rows = det.select(batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in events]))
+    one = det.run(rows, None, final=True)
+    key = ["window_start", "rule_id", "entity"]
+    bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
+    state, parts, late = None, [], 0
+    chunks = list(itertools.pairwise(bounds))
+    for k, (a, b) in enumerate(chunks):
+        chunk = det.select(
+            batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in events[a:b]])
+        )
+        if k < len(chunks) - 1:
+            with watermark_held():
+                out = det.run(chunk, state)
+        else:
+            out = det.run(chunk, state, final=True)
+        state, late = out.state, late + out.late
+        parts.append(out.findings)
+    assert late == 0
+    split = pa.concat_tables(parts).sort_by([(k, "ascending") for k in key])
+    assert split.to_pylist() == one.findings.sort_by([(k, "ascending") for k in key]).to_pylist()

@@ -871,6 +871,8 @@ class CorrelationDetector:
                         pc.is_valid(part.column("rule")).to_numpy(zero_copy_only=False), bool
                     )
                     kept.append(part.filter(pa.array((t_part > keep_from) & is_row)))
+        if wm is None and table.num_rows:  # nothing decided yet (a held watermark): keep all
+            kept.append(table)
         state_rows = self._state(kept, derived, until, wm)
         out = (
             findings_table(findings).sort_by(
