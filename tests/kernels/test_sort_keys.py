@@ -194,3 +194,34 @@ def test_connection_totals_one_row_per_connection(rows, shuffle):
             max(r[3] for r in prow),
         )
         assert tuple(int(a[pid[p]]) for a in got) == want
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-20, 20)), max_size=60),
+    st.sampled_from(["random", "sorted", "nearly"]),
+)
+def test_dense_group_ts_order_is_a_stable_sort(rows, layout):
+    """Every layout (random times, sorted, sorted with a few swaps) gives the stable sort
+    by (group, ts): the mending path, the radix path and the sorted path agree."""
+    from detect.kernels.sort_keys import dense_group_ts_order
+
+    gid = np.array([r[0] for r in rows], np.int64)
+    ts = np.array([r[1] for r in rows], np.int64)
+    if layout != "random":
+        ts = np.sort(ts)
+    if layout == "nearly" and ts.size > 2:
+        ts[[0, ts.size // 2]] = ts[[ts.size // 2, 0]]
+    m = int(gid.max()) + 1 if gid.size else 0
+    got = dense_group_ts_order(gid, m, ts)
+    assert got.tolist() == np.lexsort((np.arange(gid.size), ts, gid)).tolist()
+
+
+def test_dense_group_ts_order_far_from_time_order_takes_the_radix_path():
+    from detect.kernels.sort_keys import _mend_groups, dense_group_ts_order
+
+    ts = np.arange(200, dtype=np.int64)[::-1].copy()  # one group, reversed: n^2 / 2 moves
+    gid = np.zeros(200, np.int64)
+    perm, offsets = np.arange(200, dtype=np.int64), np.array([0, 200], np.int64)
+    assert not _mend_groups(perm, offsets, ts, 4 * 200)
+    assert dense_group_ts_order(gid, 1, ts).tolist() == list(range(199, -1, -1))

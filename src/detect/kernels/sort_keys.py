@@ -131,13 +131,34 @@ def group_ts_argsort(group: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return radix_argsort(group, _bits(int(group.max()) + 1), perm)
 
 
+@njit
+def _mend_groups(perm, offsets, ts, budget):
+    """Stable insertion sort of each group ``perm[offsets[g]:offsets[g + 1]]`` by ``ts``;
+    False (``perm`` then undefined) when it would take more than ``budget`` moves."""
+    moves = 0
+    for g in range(offsets.shape[0] - 1):
+        lo = offsets[g]
+        for i in range(lo + 1, offsets[g + 1]):
+            r = perm[i]
+            t = ts[r]
+            j = i
+            while j > lo and ts[perm[j - 1]] > t:
+                perm[j] = perm[j - 1]
+                j -= 1
+                moves += 1
+            perm[j] = r
+            if moves > budget:
+                return False
+    return True
+
+
 def dense_group_ts_order(gid: np.ndarray, m: int, ts: np.ndarray) -> np.ndarray:
     """Stable permutation grouping rows by dense id ``gid`` (``0 .. m-1``), time-ordered
     within a group; groups in id order.
 
-    Two counting passes over the rows (plus a radix sort by ``ts`` when the rows are not
-    in time order already), where sorting wide (group, ts) keys takes four to six radix
-    passes: 3x faster at 10M rows.
+    Two counting passes over the rows, where sorting wide (group, ts) keys takes four to
+    six radix passes. Rows not quite in time order (logs written in chunks) are mended
+    per group by insertion; far from it, they are radix-sorted by ``ts`` first.
     """
     from detect.kernels.beacon import group_rows
 
@@ -145,8 +166,13 @@ def dense_group_ts_order(gid: np.ndarray, m: int, ts: np.ndarray) -> np.ndarray:
     ts = np.ascontiguousarray(ts, dtype=np.int64)
     if gid.shape[0] == 0:
         return np.zeros(0, np.int64)
+    perm, offsets = group_rows(gid, int(m))
     if _is_sorted(ts):
-        return group_rows(gid, int(m))[0]
+        return perm
+    # nearly in time order (logs written in chunks): mend each group by insertion, unless
+    # that takes more than a few moves a row; then sort by time first
+    if _mend_groups(perm, offsets, ts, 4 * gid.shape[0]):
+        return perm
     tmin = int(ts.min())
     by_ts = radix_argsort(ts - tmin, _bits(int(ts.max()) - tmin + 1))
     return by_ts[group_rows(gid[by_ts], int(m))[0]]
