@@ -72,9 +72,10 @@ strings copied and re-hashed once per distinct value. With the reference queries
 first_seen 1.5-1.7x DuckDB / polars; spread (destinations on, 23,992 findings) 0.3-0.5x,
 its time is the per-finding evidence; total 2.2-2.3x.
 
-Round 4 (10M + 2M, best of 2, ratios DuckDB / polars): total 3.2x / 4.1x -> 4.7x / 5.7x;
-without spread (the bundled configuration: spread counts hits only, and there are none
-here) 3.8x / 5.0x -> 5.7x / 7.0x (5.9x / 6.9x in the run before). 2M + 400k: 4.8x / 5.1x,
+Round 4 (10M + 2M, best of 2, ratios DuckDB / polars): total 3.2x / 4.1x -> 4.9x / 6.1x
+(4.7x / 5.7x the run before); without spread (the bundled configuration: spread counts
+hits only, and there are none here) 3.8x / 5.0x -> 6.0x / 7.5x. Scan's groups are mended
+by insertion where rows are nearly in time order (``dense_group_ts_order``). 2M + 400k: 4.8x / 5.1x,
 without spread 5.9x / 6.3x. Findings identical before and after on both sizes. What
 changed: spread's findings and evidence built column-wise (``anomaly/evidence.py``:
 2.1 s -> 0.24 s at 24k findings); beacon scores only groups big enough to be eligible
