@@ -454,17 +454,24 @@ correlation:
 """
 
 
+_SPLIT_EVENTS = st.lists(  # (second, source, group value, port)
+    st.tuples(
+        st.integers(0, 120),
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2"]),
+        st.integers(1, 4),
+    ),
+    max_size=40,
+)
+
+
+def _rows(det, events) -> pa.Table:
+    return det.select(batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in events]))
+
+
 @settings(max_examples=40, deadline=None)
 @given(
-    events=st.lists(
-        st.tuples(
-            st.integers(0, 120),
-            st.sampled_from(["a", "b"]),
-            st.sampled_from(["10.0.0.1", "10.0.0.2"]),
-            st.integers(1, 4),
-        ),
-        max_size=40,
-    ),
+    events=_SPLIT_EVENTS,
     cuts=st.lists(st.integers(0, 40), max_size=4),
     lateness=st.sampled_from([0.0, 5.0]),
 )
@@ -473,13 +480,13 @@ def test_split_runs_equal_one_run(events, cuts, lateness) -> None:
     evs = sorted(events)
     if not evs:
         return
-    rows = det.select(batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in evs]))
+    rows = _rows(det, evs)
     one = det.run(rows, None, final=True)
     key = ["window_start", "rule_id", "entity"]
     bounds = sorted({0, len(evs), *(min(c, len(evs)) for c in cuts)})
     state, parts, late = None, [], 0
     for k, (a, b) in enumerate(itertools.pairwise(bounds)):
-        chunk = det.select(batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in evs[a:b]]))
+        chunk = _rows(det, evs[a:b])
         out = det.run(chunk, state, final=k == len(bounds) - 2)
         state, late = out.state, late + out.late
         parts.append(out.findings)
@@ -520,15 +527,7 @@ def test_ssh_brute_force_on_zeek(shared_datasets: Path) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    events=st.lists(
-        st.tuples(
-            st.integers(0, 120),
-            st.sampled_from(["a", "b"]),
-            st.sampled_from(["10.0.0.1", "10.0.0.2"]),
-            st.integers(1, 4),
-        ),
-        max_size=40,
-    ),
+    events=_SPLIT_EVENTS,
     cuts=st.lists(st.integers(0, 40), max_size=4),
 )
 def test_held_flushes_then_final_equal_one_run(events, cuts) -> None:
@@ -539,16 +538,14 @@ def test_held_flushes_then_final_equal_one_run(events, cuts) -> None:
     det = detector(SPLIT_RULES, lateness=0.0)
     if not events:
         return
-    rows = det.select(batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in events]))
+    rows = _rows(det, events)
     one = det.run(rows, None, final=True)
     key = ["window_start", "rule_id", "entity"]
     bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
     state, parts, late = None, [], 0
     chunks = list(itertools.pairwise(bounds))
     for k, (a, b) in enumerate(chunks):
-        chunk = det.select(
-            batch_of([ev(s, d, g, destination__port=p) for s, d, g, p in events[a:b]])
-        )
+        chunk = _rows(det, events[a:b])
         if k < len(chunks) - 1:
             with watermark_held():
                 out = det.run(chunk, state)

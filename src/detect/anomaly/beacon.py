@@ -78,7 +78,7 @@ import pyarrow.compute as pc
 
 from detect.anomaly._select import keep_rows
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput
-from detect.anomaly.keys import watermark_is_held
+from detect.anomaly.keys import _codes, watermark_is_held
 
 __all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams", "severity_of"]
 
@@ -194,12 +194,6 @@ def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
 
     ids, _, n = group_int64(codes)
     return ids, n
-
-
-def _codes(col: pa.Array) -> tuple[np.ndarray, int]:
-    from detect.anomaly.keys import _codes as column_codes
-
-    return column_codes(col)
 
 
 _LIMIT = 1 << 62

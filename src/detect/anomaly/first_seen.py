@@ -96,6 +96,7 @@ from detect.anomaly.keys import (
 from detect.kernels.dns_features import group_int64
 from detect.kernels.ip_class import public_mask
 from detect.kernels.ip_set import as_lanes
+from detect.kernels.sort_keys import dense_group_ts_order
 from detect.kernels.window_agg import (
     _bits,
     group_min_max_sum,
@@ -420,22 +421,6 @@ def merge_tuples(
     return order[starts], f, la, c
 
 
-def _value_window_order(kv: np.ndarray, n_kv: int, win: np.ndarray) -> np.ndarray:
-    """Stable permutation sorting by (value id ``kv``, window ``win``): two counting sorts
-    (window, then value), as both ranges are dense and small next to the rows."""
-    from detect.kernels.beacon import group_rows
-
-    if kv.size == 0:
-        return np.zeros(0, np.int64)
-    w = win - int(win.min())
-    n_win = int(w.max()) + 1
-    if n_win > 4 * w.size + 1024:  # windows spread over ages (odd clocks): sort instead
-        return group_ts_order(kv, win)
-    by_win, _ = group_rows(w, n_win)
-    by_value, _ = group_rows(kv[by_win], max(int(n_kv), 1))
-    return by_win[by_value]
-
-
 class _RepCodes(dict):
     """Per-aggregate codes of each key column, gathered (``codes[rep]``) on first use."""
 
@@ -624,7 +609,7 @@ class FirstSeenDetector:
         cf, cl, cc = fo.first[cidx], fo.last[cidx], fo.count[cidx]
         # per (value, window), tuples sorted by (value, first): windows ascending per value
         win = cf // W
-        order = _value_window_order(kv_t, kv.count, win)
+        order = dense_group_ts_order(kv_t, kv.count, win)
         starts, g_kv, g_win, g_first, g_last, g_count = sorted_runs_reduce(
             order, kv_t, win, cf, cl, cc
         )

@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.kernels.dns_features import group_int64, intern_strings
+
 __all__ = ["EncodedKeys", "encode_keys", "encode_values"]
 
 _RADIX_LIMIT = 1 << 62
@@ -48,8 +50,6 @@ class EncodedKeys:
 
 def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Dictionary codes of one column (null -> its own code), and the code count."""
-    from detect.kernels.dns_features import intern_strings
-
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
@@ -69,8 +69,6 @@ def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
 
 def _densify(codes: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Dense ids in order of first appearance (one hash pass), and each id's first row."""
-    from detect.kernels.dns_features import group_int64
-
     ids, is_first, m = group_int64(codes)
     return ids, max(m, 1), np.flatnonzero(is_first)
 

@@ -221,8 +221,8 @@ class ScanDetector:
         g = gid[order]
         tt, v = ts[order], vals[order]
         s = sliding_window_stats(g, tt, W, distinct=v)
-        if vertical:
-            th: np.ndarray | int = p.vertical_threshold
+        if vertical:  # one threshold for every row
+            th = np.array([p.vertical_threshold], np.int64)
         else:  # per port code, then per sorted row (the port code is part of the group)
             code_port = np.zeros(c.n_port, np.int64)
             code_port[c.port_codes] = port_np
@@ -230,8 +230,7 @@ class ScanDetector:
             other = -1 if p.horizontal_threshold_other is None else p.horizontal_threshold_other
             code_thr = np.where(listed, p.horizontal_threshold, other)
             th = code_thr[c.port_codes[order]]
-        th_arr = np.array([th], np.int64) if isinstance(th, int) else th
-        starts, ends = crossing_runs(g, tt, s.distinct, th_arr, R, wm, lo)
+        starts, ends = crossing_runs(g, tt, s.distinct, th, R, wm, lo)
         if not starts.size:
             return []
         fnull, failed = c.fnull, c.failed
@@ -247,10 +246,10 @@ class ScanDetector:
             ratio = float(failed[rows_sl].sum()) / gk if gk else None
             if p.min_failed_ratio > 0 and (ratio is None or ratio < p.min_failed_ratio):
                 continue
-            t_sl = th_arr[0] if th_arr.size == 1 else th_arr[sl]
+            t_sl = th[0] if th.size == 1 else th[sl]
             cr = (t_sl >= 0) & (s.distinct[sl] > t_sl)  # the run's window is closed
             max_d = int(s.distinct[sl].max())
-            thr_v = int(th if isinstance(th, int) else th[a])
+            thr_v = int(th[0] if th.size == 1 else th[a])
             first_cross = int(tt[sl][cr][0])
             uniq_vals = np.unique(v[sl])
             src_text = src[rowi].as_py()

@@ -3,8 +3,9 @@
 Implements DETECTORS.md d.1 (activecm/rita ``analysis/beacons.go``, montanaflynn/stats
 ``Quartile`` / ``MedianAbsoluteDeviation``) for every group at once:
 
-- :func:`group_rows` is a stable counting sort of the rows by a dense group id (ids come
-  from the caller, encoded exactly outside the kernel);
+- :func:`group_rows` (from :mod:`detect.kernels.sort_keys`) is a stable counting sort of
+  the rows by a dense group id (ids come from the caller, encoded exactly outside the
+  kernel);
 - :func:`beacon_scores` walks the groups, sorts each group's timestamps and byte counts
   in scratch buffers and computes the eligibility, the timestamp / data-size /
   histogram / duration sub-scores, the beacon score and the bucketed threat score.
@@ -25,6 +26,7 @@ import math
 import numpy as np
 
 from detect.kernels._jit import njit
+from detect.kernels.sort_keys import group_rows  # re-exported: the kernel's grouping
 
 __all__ = [
     "F_COLUMNS",
@@ -72,26 +74,6 @@ I_TOTAL_BARS = 5  # non-empty histogram bins
 I_LONGEST_RUN = 6  # longest run of non-empty bins, wrapping, capped at the bin count
 I_HIST = 7  # then ``bins`` histogram counts
 I_COLUMNS = ("eligible", "count", "unique", "first_us", "last_us", "total_bars", "longest_run")
-
-
-@njit
-def group_rows(gid: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable counting sort by dense group id: ``(perm, offsets)``.
-
-    Rows of group ``g`` are ``perm[offsets[g]:offsets[g + 1]]``, in input order.
-    """
-    offsets = np.zeros(n_groups + 1, dtype=np.int64)
-    for i in range(gid.shape[0]):
-        offsets[gid[i] + 1] += 1
-    for g in range(n_groups):
-        offsets[g + 1] += offsets[g]
-    fill = offsets[:-1].copy()
-    perm = np.empty(gid.shape[0], dtype=np.int64)
-    for i in range(gid.shape[0]):
-        g = gid[i]
-        perm[fill[g]] = i
-        fill[g] += 1
-    return perm, offsets
 
 
 @njit

@@ -178,6 +178,19 @@ _BLOCK = 512  # rows whose candidates are gathered (and prefetched) before any i
 
 
 @njit
+def _v4_lookup(v4_table: np.ndarray, key: np.uint64, slot: int) -> int:
+    """Id of the 32-bit ``key`` in the IPv4 table, walking from its ``slot``; -1 if absent."""
+    size4 = v4_table.shape[0]
+    while True:
+        entry = v4_table[slot]
+        if entry == _ZERO:
+            return -1
+        if (entry >> _S32) == key:
+            return np.int64(entry & _M32) - 1
+        slot = (slot + 1) & (size4 - 1)
+
+
+@njit
 def _probe_ip_set(
     lanes: np.ndarray,
     validity: np.ndarray,
@@ -233,16 +246,7 @@ def _probe_ip_set(
                 m += 1
         for j in range(m):
             row = cand_rows[j]
-            key = lanes[row, 1] >> _S32
-            slot = cand_slots[j]
-            while True:
-                entry = v4_table[slot]
-                if entry == _ZERO:
-                    break
-                if (entry >> _S32) == key:
-                    out[row] = np.int64(entry & _M32) - 1
-                    break
-                slot = (slot + 1) & (size4 - 1)
+            out[row] = _v4_lookup(v4_table, lanes[row, 1] >> _S32, cand_slots[j])
         m = 0
         for j in range(mo):  # not IPv4 (or null): filter, prefetch, then walk, as above
             row = other_rows[j]
@@ -386,16 +390,7 @@ def _probe_ip_text(
                 m += 1
         # 3. walk the table for those
         for j in range(m):
-            key = cand_keys[j]
-            slot = cand_slots[j]
-            while True:
-                entry = v4_table[slot]
-                if entry == _ZERO:
-                    break
-                if (entry >> _S32) == key:
-                    out[cand_rows[j]] = np.int64(entry & _M32) - 1
-                    break
-                slot = (slot + 1) & (size4 - 1)
+            out[cand_rows[j]] = _v4_lookup(v4_table, cand_keys[j], cand_slots[j])
     return n_slow
 
 

@@ -6,6 +6,8 @@
   (a, b) lexicographic order, ties by row, as ``np.lexsort((b, a))``.
 - :func:`group_ts_argsort`: the (group, ts) order, stable, for sliding windows; ``ts``
   that is already sorted (the usual case: logs arrive in time order) costs one pass.
+- :func:`group_rows`: stable counting sort by a dense group id; with it,
+  :func:`dense_group_ts_order` gives the (dense group, ts) order in two passes.
 - :func:`string_hashes`: a 64-bit hash of every string of an Arrow string column (nulls:
   0), to find rows that *may* share a value; equal strings give equal hashes, so rows
   with a unique hash hold a unique value (exactness is kept by the caller, which checks
@@ -33,6 +35,7 @@ from detect.kernels.hashing import _hash_string
 __all__ = [
     "connection_totals",
     "dense_group_ts_order",
+    "group_rows",
     "group_ts_argsort",
     "is_sorted",
     "radix_argsort",
@@ -132,6 +135,26 @@ def group_ts_argsort(group: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 
 @njit
+def group_rows(gid: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable counting sort by dense group id: ``(perm, offsets)``.
+
+    Rows of group ``g`` are ``perm[offsets[g]:offsets[g + 1]]``, in input order.
+    """
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    for i in range(gid.shape[0]):
+        offsets[gid[i] + 1] += 1
+    for g in range(n_groups):
+        offsets[g + 1] += offsets[g]
+    fill = offsets[:-1].copy()
+    perm = np.empty(gid.shape[0], dtype=np.int64)
+    for i in range(gid.shape[0]):
+        g = gid[i]
+        perm[fill[g]] = i
+        fill[g] += 1
+    return perm, offsets
+
+
+@njit
 def _mend_groups(perm, offsets, ts, budget):
     """Stable insertion sort of each group ``perm[offsets[g]:offsets[g + 1]]`` by ``ts``;
     False (``perm`` then undefined) when it would take more than ``budget`` moves."""
@@ -160,8 +183,6 @@ def dense_group_ts_order(gid: np.ndarray, m: int, ts: np.ndarray) -> np.ndarray:
     six radix passes. Rows not quite in time order (logs written in chunks) are mended
     per group by insertion; far from it, they are radix-sorted by ``ts`` first.
     """
-    from detect.kernels.beacon import group_rows
-
     gid = np.ascontiguousarray(gid, dtype=np.int64)
     ts = np.ascontiguousarray(ts, dtype=np.int64)
     if gid.shape[0] == 0:
