@@ -138,3 +138,22 @@ def test_map_chunks_keeps_layout() -> None:
     out = ab.map_chunks(lambda c: pa.array([len(c)] * len(c)), chunked)
     assert isinstance(out, pa.ChunkedArray) and out.num_chunks == 2
     assert out.to_pylist() == [1, 2, 2]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    parts=st.lists(st.tuples(_texts, st.booleans()), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_take_decoded_matches_python(parts, data) -> None:
+    chunks = [
+        pa.array(v, pa.string()).dictionary_encode() if d else pa.array(v, pa.string())
+        for v, d in parts
+    ]
+    typ = pa.dictionary(pa.int32(), pa.string())
+    col = pa.chunked_array([c.cast(typ) for c in chunks], typ)
+    flat = [v for p, _ in parts for v in p]
+    rows = data.draw(st.lists(st.integers(0, max(len(flat) - 1, 0)), max_size=30)) if flat else []
+    out = ab.take_decoded(col, np.array(rows, np.int64))
+    assert out.type == pa.string()
+    assert out.to_pylist() == [flat[i] for i in rows]

@@ -138,12 +138,16 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "example",
 )
 
+# Key columns few in distinct values travel dictionary-encoded from selection to the
+# fold: coded by their dictionaries (kernels/dictionary_codes), decoded for the few rows
+# a finding or the state keeps.
+DICT = pa.dictionary(pa.int32(), pa.string())
 DEST_SCHEMA = pa.schema(
     [
         pa.field("@timestamp", TS),
-        pa.field("organization.name", pa.string()),
+        pa.field("organization.name", DICT),
         pa.field("source.ip", pa.string()),
-        pa.field("type", pa.string()),  # "ip" | "domain"
+        pa.field("type", DICT),  # "ip" | "domain"
         pa.field("value", pa.string()),
     ]
 )
@@ -263,9 +267,22 @@ def _taken_string(batch: pa.RecordBatch | pa.Table, name: str, take: pa.Array) -
     return col.cast(pa.string())
 
 
-def const_strings(value: str, n: int) -> pa.Array:
-    """``n`` copies of ``value`` as a string array (built in Arrow, not from objects)."""
-    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, np.int32)))
+def _taken_dict(batch: pa.RecordBatch | pa.Table, name: str, take: pa.Array) -> pa.Array:
+    """Rows ``take`` of column ``name`` as a ``DICT`` array (its dictionary kept)."""
+    if name not in batch.schema.names:
+        return pa.nulls(len(take), DICT)
+    col = batch.column(name)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    col = col.take(take)
+    return col.cast(DICT) if col.type != DICT else col
+
+
+def const_dict(value: str, n: int) -> pa.Array:
+    """``n`` copies of ``value`` as a ``DICT`` array (one entry, zero indices)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())
+    )
 
 
 def _filled(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array | None:
@@ -306,9 +323,9 @@ def destination_values(
                 pa.Table.from_arrays(
                     [
                         ts.take(take),
-                        _taken_string(batch, "organization.name", take),
+                        _taken_dict(batch, "organization.name", take),
                         _taken_string(batch, "source.ip", take),
-                        const_strings(typ, idx.size),
+                        const_dict(typ, idx.size),
                         values,
                     ],
                     schema=DEST_SCHEMA,
@@ -362,7 +379,8 @@ def column_codes(parts: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, i
     chunks = [c for c in chunks if len(c)]
     if not chunks:
         return np.zeros(0, np.int64), 1
-    chunks = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in chunks]
+    if any(pa.types.is_dictionary(c.type) for c in chunks):
+        return _codes(chunks)  # coded by their dictionaries, any mix with plain strings
     typ = chunks[0].type
     return _codes(pa.chunked_array([c.cast(typ) for c in chunks], typ))
 
@@ -449,11 +467,14 @@ class Folded:
     count: np.ndarray
     codes: dict[str, tuple[np.ndarray, int]]
 
+    def strings(self, key: str, idx: np.ndarray) -> pa.Array:
+        """Key column ``key`` of the aggregates ``idx``, decoded to plain strings."""
+        return ab.take_decoded(self.columns[key], self.rep[idx])
+
     def table(self, idx: np.ndarray | None = None) -> pa.Table:
         """The aggregates ``idx`` (all when None) as a table: keys, first, last, count."""
         sel = np.arange(self.rep.size) if idx is None else idx
-        take = pa.array(self.rep[sel], pa.int64())
-        cols = {k: c.take(take) for k, c in self.columns.items()}
+        cols = {k: self.strings(k, sel) for k in self.columns}
         return pa.table(
             {**cols, "first": self.first[sel], "last": self.last[sel], "count": self.count[sel]}
         )
@@ -466,10 +487,11 @@ def fold_rows(
     olds = [pending] if pending is not None else []
     columns: dict[str, pa.ChunkedArray] = {}
     for k in keys:
+        typ = rows.schema.field(k).type  # the state's strings join as the rows' type
         arrs: list[pa.Array] = []
-        for ch in [*(t.column(k) for t in olds), rows.column(k)]:
+        for ch in [*(t.column(k).cast(typ) for t in olds), rows.column(k)]:
             arrs.extend(ch.chunks if isinstance(ch, pa.ChunkedArray) else [ch])
-        columns[k] = pa.chunked_array(arrs, pa.string())
+        columns[k] = pa.chunked_array(arrs, typ)
     codes = {k: column_codes([columns[k]]) for k in keys}
     ids, _ = combine_codes([codes[k] for k in keys])
     first = np.concatenate([*(_np(t.column("first")) for t in olds), ts])
@@ -598,9 +620,9 @@ class FirstSeenDetector:
         # hashed once per distinct value only (first-appearance order, as over all rows)
         tv, _ = combine_codes([fo.codes["type"], fo.codes["value"]])
         loc, _, loc_first = densify_first(tv[cidx])
-        urep = pa.array(fo.rep[cidx[loc_first]], pa.int64())
-        kv_type = _concat([*(t.column("type") for t in olds), fo.columns["type"].take(urep)])
-        kv_value = _concat([*(t.column("value") for t in olds), fo.columns["value"].take(urep)])
+        urep = cidx[loc_first]
+        kv_type = _concat([*(t.column("type") for t in olds), fo.strings("type", urep)])
+        kv_value = _concat([*(t.column("value") for t in olds), fo.strings("value", urep)])
         kv = encode_keys([kv_type, kv_value])
         kv_t = kv.ids[S:][loc]
         seen_last = np.full(kv.count, NEG, np.int64)

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.kernels.dictionary_codes import chunk_codes
 from detect.kernels.dns_features import group_int64, intern_strings
 
 __all__ = ["EncodedKeys", "encode_keys", "encode_values"]
@@ -48,8 +49,27 @@ class EncodedKeys:
     first: np.ndarray  # int64, row index of the first row carrying each id
 
 
-def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Dictionary codes of one column (null -> its own code), and the code count."""
+def _codes(col: pa.Array | pa.ChunkedArray | list[pa.Array]) -> tuple[np.ndarray, int]:
+    """Dictionary codes of one column (null -> its own code), and the code count.
+
+    A list of chunks may mix dictionary and plain string arrays.
+    """
+    if isinstance(col, list):
+        chunks = col
+        if not any(pa.types.is_dictionary(c.type) for c in chunks):
+            col = pa.chunked_array(chunks)
+    else:
+        chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if any(pa.types.is_dictionary(c.type) for c in chunks) and all(
+        _stringish(c.dictionary.type if pa.types.is_dictionary(c.type) else c.type)
+        for c in chunks
+    ):
+        # dictionary chunks: intern the dictionaries, gather by index (no row decoded)
+        codes, n = chunk_codes(chunks)
+        if (codes < 0).any():
+            codes[codes < 0] = n
+            n += 1
+        return codes, max(n, 1)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
@@ -65,6 +85,10 @@ def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
     n = len(enc.dictionary)
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return codes, max(n, 1)
+
+
+def _stringish(typ: pa.DataType) -> bool:
+    return pa.types.is_string(typ) or pa.types.is_large_string(typ)
 
 
 def _densify(codes: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:

@@ -74,12 +74,13 @@ from detect.anomaly import evidence as ev
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput, empty_findings
 from detect.anomaly.first_seen import (
     DEFAULT_IGNORE,
+    DICT,
     Folded,
     IgnoreList,
     _densify,
     _string,
     combine_codes,
-    const_strings,
+    const_dict,
     destination_values,
     fold_rows,
 )
@@ -99,10 +100,10 @@ __all__ = ["ROW_SCHEMA", "SpreadDetector", "SpreadParams"]
 ROW_SCHEMA = pa.schema(
     [
         pa.field("@timestamp", TS),
-        pa.field("organization.name", pa.string()),
+        pa.field("organization.name", DICT),
         pa.field("source.ip", pa.string()),
-        pa.field("kind", pa.string()),  # "destination" | "hit"
-        pa.field("type", pa.string()),  # ip / domain, or the hit's rule_kind
+        pa.field("kind", DICT),  # "destination" | "hit"
+        pa.field("type", DICT),  # ip / domain, or the hit's rule_kind
         pa.field("value", pa.string()),  # destination, or the hit's rule_id
     ]
 )
@@ -155,7 +156,7 @@ class SpreadDetector:
                 d.column("@timestamp"),
                 d.column("organization.name"),
                 d.column("source.ip"),
-                const_strings("destination", d.num_rows),
+                const_dict("destination", d.num_rows),
                 d.column("type"),
                 d.column("value"),
             ],
@@ -179,10 +180,10 @@ class SpreadDetector:
         t = pa.Table.from_arrays(
             [
                 ts,
-                org,
+                org.cast(DICT),
                 _string(hits, "source.ip"),
-                const_strings("hit", hits.num_rows),
-                _string(hits, "rule_kind"),
+                const_dict("hit", hits.num_rows),
+                _string(hits, "rule_kind").cast(DICT),
                 rid,
             ],
             schema=ROW_SCHEMA,
@@ -255,7 +256,7 @@ class SpreadDetector:
         rep = fo.rep[agg_i]  # the row of each aggregate in fo.columns
 
         def column(key: str, at: np.ndarray) -> pa.Array:
-            return fo.columns[key].take(pa.array(rep[at], pa.int64())).combine_chunks()
+            return fo.strings(key, agg_i[at])
 
         # organisations of a group by name (as the evidence lists them)
         names = column("organization.name", o_starts)
