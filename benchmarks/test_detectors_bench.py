@@ -89,7 +89,16 @@ mask. And at 10M above all: the ``detect`` command (and these benchmarks, see
 temporaries were re-faulted from the VM's host on every allocation (beacon's key
 encoding 2.7 s -> 0.67 s); DuckDB and polars have their own allocators.
 
-Still short: first_seen, volume and spread's destination mode (1.5-2.6x) are hash
+Round 5 (10M + 2M, two runs): 4.9x / 6.1x -> 5.3x / 7.0x and 5.4x / 6.9x; without spread
+6.2x / 8.4x and 6.5x / 8.3x. Spread and first_seen keep the organisation, the value type and
+the row kind dictionary-encoded from selection to the fold, coded by their per-batch
+dictionaries (``kernels/dictionary_codes``) instead of interning 12M decoded strings;
+rows a finding or the state keeps are decoded per chunk (``ChunkedArray.take`` unified the
+dictionaries of every batch first: 1.2 s for 100k rows of 93 chunks). Destination values
+stay plain strings: interning the 16-byte addresses per batch to format each once cost
+more at selection than it saved in the fold.
+
+Still short per detector: first_seen, volume and spread's destination mode (1.6-3x) are hash
 group-bys over string tuples that DuckDB runs vectorised in C++ and that ours also does
 (exact, plus the watermark, the state and the evidence); volume additionally carries the
 EWMA baseline the SQL does not compute. Cold compile of every kernel ~17 s, from the
