@@ -278,3 +278,21 @@ def test_sigkill_during_commit_leaves_the_database_as_it_was(db: Path) -> None:
     assert dump(db) == before
     with open_store(db) as store:  # and the database still takes the next run
         assert store.commit_run(record(), [inp("h2")], contributions("h2")).alerts_updated == 1
+
+
+def test_detector_state_is_stored_compressed_and_read_back_exactly(db: Path) -> None:
+    from detect.store import StateRecord
+
+    n = 200_000
+    state = pa.table({
+        "source.ip": pa.array([f"10.1.{i % 250}.{i % 7}" for i in range(n)]),
+        "ts": pa.array(range(0, n * 1000, 1000), pa.int64()),
+    })
+    with open_store(db) as store:
+        store.commit_run(record(), [], [], states=[StateRecord("beacon", state)])
+        assert store.load_states()["beacon"].equals(state)
+        stored = store.connection.execute(
+            "SELECT state_bytes, octet_length(state) FROM anomaly_state"
+        ).fetchone()
+    assert stored[0] == stored[1]
+    assert stored[0] < state.nbytes / 3  # zstd: the uncompressed stream is ~nbytes
