@@ -139,10 +139,10 @@ class AnomalyEngine:
                 if more.num_rows:
                     slot.parts.append(more)
                     slot.rows += more.num_rows
+            slot.seconds += time.perf_counter() - t  # _run counts its own time
             if slot.rows > self.flush_rows:  # fold into state, close nothing yet
                 with watermark_held():
                     self._run(slot, final=False)
-            slot.seconds += time.perf_counter() - t
 
     def _run(self, slot: _Slot, *, final: bool) -> None:
         t = time.perf_counter()

@@ -190,7 +190,7 @@ def make_state(schema: pa.Schema, watermark: int | None, parts: dict[int, pa.Tab
             for f in full
         ]
         out.append(pa.Table.from_arrays(arrays, schema=full))
-    return pa.concat_tables(out).combine_chunks()
+    return pa.concat_tables(out)
 
 
 _HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar("watermark_held", default=False)
