@@ -30,6 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect import arrow_buffers as ab
+from detect.kernels.url_normal import normalize_url_buffers
+
 HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "ja3": 32, "ja3s": 32}
 DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 
@@ -246,6 +249,21 @@ def normalize_url_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
         dictionary = normalize_url_column(arr.dictionary)
         return pa.DictionaryArray.from_arrays(arr.indices, dictionary).dictionary_decode()
     text = arr.cast(pa.string())
+    if text.null_count == len(text):
+        return text
+    buf = ab.string_buffers(text)
+    valid = ab.validity_or_ones(buf.validity, len(text))
+    offsets, data, fallback = normalize_url_buffers(buf.offsets, buf.data, valid)
+    out = ab.string_array(offsets, data, buf.validity)
+    if fallback.any():  # non-ASCII authorities: Unicode lower case by Arrow
+        mask = pa.array(fallback)
+        out = pc.replace_with_mask(out, mask, _normalize_url_compute(text.filter(mask)))
+    return out
+
+
+def _normalize_url_compute(text: pa.Array) -> pa.Array:
+    """:func:`normalize_url_column` by Arrow compute (regex and string kernels): the
+    path of rows whose authority is not plain ASCII."""
     parts = pc.extract_regex(text, _URL_PARTS)
     ok = pc.is_valid(parts)
     scheme = pc.utf8_lower(pc.struct_field(parts, "scheme"))
