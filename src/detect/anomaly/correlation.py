@@ -107,6 +107,7 @@ from detect.anomaly.keys import (
     ts_us,
     watermark_is_held,
 )
+from detect.kernels.sort_keys import dense_group_ts_order
 from detect.schema import CANONICAL_SCHEMA
 from detect.sigma.engine import (
     LoadedRule,
@@ -929,7 +930,10 @@ class CorrelationDetector:
         gids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         gvals = enc.dictionary.to_pylist()
         ts = ts_us(part.column("@timestamp"))
-        order = np.lexsort((ts, gids))
+        if enc.indices.null_count:  # selection keeps grouped rows only; never expected
+            order = np.lexsort((ts, gids))
+        else:  # the same stable order by counting sort
+            order = dense_group_ts_order(gids, len(gvals), ts)
         g_o, ts_o = gids[order], ts[order]
         slot_o = part.column("slot").to_numpy(zero_copy_only=False).astype(np.int64)[order]
         if p.kind == 1:
