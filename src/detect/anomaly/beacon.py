@@ -389,7 +389,14 @@ class BeaconDetector:
                         max_ts = int(hit[0])
                     else:
                         closed_until = int(hit[0])
-            parts.append(state.filter(pc.is_null(meta)).select(ROWS_SCHEMA.names).cast(ROWS_SCHEMA))
+            n_rows = meta.null_count  # the meta rows come last (``_state``): slice, no copy
+            tail = meta.slice(n_rows)
+            held = (
+                state.slice(0, n_rows)
+                if tail.null_count == 0
+                else state.filter(pc.is_null(meta))
+            )
+            parts.append(held.select(ROWS_SCHEMA.names).cast(ROWS_SCHEMA))
         late = 0
         rows = rows.select(ROWS_SCHEMA.names).cast(ROWS_SCHEMA)
         if rows.num_rows:
@@ -402,7 +409,6 @@ class BeaconDetector:
                 max_ts = max(max_ts, pc.max(rows.column("ts")).as_py())
             parts.append(rows)
         table = pa.concat_tables(parts) if parts else ROWS_SCHEMA.empty_table()
-        table = table.combine_chunks()
 
         # which windows close: end <= watermark (or every window, when final)
         if max_ts == NO_TS:
@@ -441,7 +447,7 @@ class BeaconDetector:
             },
             schema=STATE_SCHEMA,
         )
-        return pa.concat_tables([data.cast(STATE_SCHEMA), meta]).combine_chunks()
+        return pa.concat_tables([data.cast(STATE_SCHEMA), meta])
 
     def scores(self, rows: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
         """The (window, pair) groups of ``rows`` that may be eligible (at least
