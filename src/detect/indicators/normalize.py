@@ -257,7 +257,8 @@ def normalize_url_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     out = ab.string_array(offsets, data, buf.validity)
     if fallback.any():  # non-ASCII authorities: Unicode lower case by Arrow
         mask = pa.array(fallback)
-        out = pc.replace_with_mask(out, mask, _normalize_url_compute(text.filter(mask)))
+        slow = _normalize_url_compute(text.filter(mask)).cast(out.type)
+        out = pc.replace_with_mask(out, mask, slow)
     return out
 
 

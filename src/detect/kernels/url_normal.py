@@ -148,7 +148,7 @@ def normalize_url_buffers(
     offsets: np.ndarray, data: np.ndarray, valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(out_offsets, out_data, fallback)``: each valid row in normal form (rebased
-    offsets of the input's width), null rows empty; ``fallback`` marks rows left as they
+    offsets, 64-bit when the input's are or 32-bit ones could overflow), null rows empty; ``fallback`` marks rows left as they
     were because their authority is not plain ASCII.
 
     >>> raw = b"HTTP://Evil.COM:80/A?b#c"
@@ -158,8 +158,9 @@ def normalize_url_buffers(
     (b'http://evil.com/A?b', [False])
     """
     n = len(offsets) - 1
-    out_offsets = np.empty(n + 1, offsets.dtype)
     span = int(offsets[n]) - int(offsets[0]) if n else 0
+    wide = offsets.dtype == np.int64 or span + n >= 2**31  # 32-bit offsets could overflow
+    out_offsets = np.empty(n + 1, np.int64 if wide else np.int32)
     out_data = np.empty(max(span + n, 1), np.uint8)  # a row grows by one byte at most
     fallback = np.zeros(n, np.bool_)
     used = _normalize_urls(offsets, data, valid, out_offsets, out_data, fallback)
