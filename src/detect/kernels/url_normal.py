@@ -148,8 +148,9 @@ def normalize_url_buffers(
     offsets: np.ndarray, data: np.ndarray, valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(out_offsets, out_data, fallback)``: each valid row in normal form (rebased
-    offsets, 64-bit when the input's are or 32-bit ones could overflow), null rows empty; ``fallback`` marks rows left as they
-    were because their authority is not plain ASCII.
+    offsets, 64-bit when the input's are or 32-bit ones could overflow), null rows
+    empty; ``fallback`` marks rows left as they were because their authority is not
+    plain ASCII.
 
     >>> raw = b"HTTP://Evil.COM:80/A?b#c"
     >>> off, out, fb = normalize_url_buffers(
