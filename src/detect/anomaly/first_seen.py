@@ -386,8 +386,9 @@ def column_codes(parts: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, i
 
 
 def _densify(ids: np.ndarray) -> tuple[np.ndarray, int]:
-    enc = pc.dictionary_encode(pa.array(ids, pa.int64()))
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
+    """Dense ids of ``ids`` in order of first appearance (one hash pass), and their count."""
+    dense, _, m = group_int64(np.asarray(ids, np.int64))
+    return dense, max(m, 1)
 
 
 def combine_codes(parts: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
