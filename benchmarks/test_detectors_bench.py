@@ -91,8 +91,9 @@ encoding 2.7 s -> 0.67 s); DuckDB and polars have their own allocators.
 
 Round 5 (10M + 2M, three runs): 4.9x / 6.1x -> 5.3x / 7.0x, 5.4x / 6.9x, 5.1x / 6.5x; without
 spread 6.2x / 8.4x, 6.5x / 8.3x, 6.0x / 7.7x. Spread and first_seen keep the organisation,
-the value type and the row kind dictionary-encoded from selection to the fold, coded by their per-batch
-dictionaries (``kernels/dictionary_codes``) instead of interning 12M decoded strings;
+the value type and the row kind dictionary-encoded from selection to the fold, coded by
+their per-batch dictionaries (``kernels/dictionary_codes``) instead of interning 12M
+decoded strings;
 rows a finding or the state keeps are decoded per chunk (``ChunkedArray.take`` unified the
 dictionaries of every batch first: 1.2 s for 100k rows of 93 chunks). Destination values
 stay plain strings: interning the 16-byte addresses per batch to format each once cost
