@@ -107,6 +107,7 @@ from detect.anomaly.keys import (
     ts_us,
     watermark_is_held,
 )
+from detect.kernels.dns_features import intern_strings
 from detect.kernels.sort_keys import dense_group_ts_order
 from detect.schema import CANONICAL_SCHEMA
 from detect.sigma.engine import (
@@ -925,15 +926,14 @@ class CorrelationDetector:
         p = self._all[ci]
         if part.num_rows == 0:
             return []
-        gcol = part.column("group").combine_chunks()
-        enc = pc.dictionary_encode(gcol)
-        gids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        gvals = enc.dictionary.to_pylist()
+        gcol = part.column("group").combine_chunks().cast(pa.string())
+        gids, first = intern_strings(gcol)  # dense, first appearance; strings stay in Arrow
+        groups = gcol.take(pa.array(first, pa.int64()))
+        if gcol.null_count:  # selection keeps grouped rows only; never expected
+            gids[gids < 0] = len(first)
+            groups = pa.concat_arrays([groups, pa.nulls(1, pa.string())])
         ts = ts_us(part.column("@timestamp"))
-        if enc.indices.null_count:  # selection keeps grouped rows only; never expected
-            order = np.lexsort((ts, gids))
-        else:  # the same stable order by counting sort
-            order = dense_group_ts_order(gids, len(gvals), ts)
+        order = dense_group_ts_order(gids, len(groups), ts)  # = np.lexsort((ts, gids))
         g_o, ts_o = gids[order], ts[order]
         slot_o = part.column("slot").to_numpy(zero_copy_only=False).astype(np.int64)[order]
         if p.kind == 1:
@@ -943,7 +943,14 @@ class CorrelationDetector:
         else:
             vid, n_vid = np.full(part.num_rows, -1, np.int64), 1
         num = part.column("num").to_numpy(zero_copy_only=False).astype(np.float64)[order]
-        u = np.array([until.get((ci, v), -(2**62)) for v in gvals], np.int64)
+        # suppression marks of this correlation's groups: looked up in Arrow, not per group
+        u = np.full(len(groups), -(2**62), np.int64)
+        marked = [(gr, t) for (c, gr), t in until.items() if c == ci]
+        if marked:
+            at = pc.index_in(groups, value_set=pa.array([gr for gr, _ in marked], pa.string()))
+            hit = np.flatnonzero(np.asarray(pc.is_valid(at)))
+            pos = at.to_numpy(zero_copy_only=False)[hit].astype(np.int64)
+            u[hit] = np.array([t for _, t in marked], np.int64)[pos]
         a, b, c, m = _episodes(
             g_o,
             ts_o,
@@ -961,16 +968,16 @@ class CorrelationDetector:
             avail,
             u,
         )
-        for k, v in enumerate(gvals):
-            if u[k] > -(2**62):
-                until[(ci, v)] = int(u[k])
+        set_ = np.flatnonzero(u > -(2**62))
+        for k, v in zip(set_.tolist(), groups.take(pa.array(set_)).to_pylist(), strict=True):
+            until[(ci, v)] = int(u[k])
         events: list[tuple[str, int]] = []
         if not len(a):
             return events
         rule_col = part.column("rule").fill_null(-1).to_numpy(zero_copy_only=False)[order]
         value_col = part.column("value") if p.kind == 1 else None
         for i0, i1, ic, metric in zip(a.tolist(), b.tolist(), c.tolist(), m.tolist(), strict=True):
-            gtext = gvals[int(g_o[i0])]
+            gtext = groups[int(g_o[i0])].as_py()
             cross = int(ts_o[ic])
             events.append((gtext, cross))
             if not p.output:
