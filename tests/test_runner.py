@@ -173,3 +173,23 @@ def test_match_event_index_does_not_count_rejects(tmp_path: Path) -> None:
     assert summary.rejects == 2
     assert pq.read_table(out).column("event_index").to_pylist() == [0, 1, 2]
     assert (tmp_path / "hits.parquet.rejects.ndjson").exists()
+
+
+@pytest.mark.parametrize("held", [1, 2, 10_000])
+def test_hits_aggregated_every_few_batches_give_the_same_alerts(
+    tmp_path: Path, logs: Path, monkeypatch: pytest.MonkeyPatch, held: int
+) -> None:
+    """Hits are aggregated once ``_AGGREGATE_HITS`` are held (batches of one event here):
+    after every batch, every other, or once per file, the alerts are the same."""
+    from detect import runner
+
+    engines = EngineSet([PortEngine()])
+    want = tmp_path / "want.duckdb"
+    run([str(logs)], load_settings(environ={}, flags={"db": want, "batch_size": 1}),
+        engines=engines)
+    monkeypatch.setattr(runner, "_AGGREGATE_HITS", held)
+    got = tmp_path / "got.duckdb"
+    run([str(logs)], load_settings(environ={}, flags={"db": got, "batch_size": 1}),
+        engines=engines)
+    assert alerts(got) == alerts(want)
+    assert [r[4] for r in alerts(got)] == [3, 1]
