@@ -254,28 +254,20 @@ def _string(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
     return col.cast(pa.string())
 
 
-def _taken_string(batch: pa.RecordBatch | pa.Table, name: str, take: pa.Array) -> pa.Array:
-    """Rows ``take`` of column ``name`` as plain strings (taken first, decoded after)."""
+def _taken(
+    batch: pa.RecordBatch | pa.Table, name: str, take: pa.Array, typ: pa.DataType
+) -> pa.Array:
+    """Rows ``take`` of column ``name`` as ``typ``: plain strings (taken first, decoded
+    after) or ``DICT`` (the batch's dictionary kept)."""
     if name not in batch.schema.names:
-        return pa.nulls(len(take), pa.string())
+        return pa.nulls(len(take), typ)
     col = batch.column(name)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     col = col.take(take)
-    if pa.types.is_dictionary(col.type):
+    if typ != DICT and pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
-    return col.cast(pa.string())
-
-
-def _taken_dict(batch: pa.RecordBatch | pa.Table, name: str, take: pa.Array) -> pa.Array:
-    """Rows ``take`` of column ``name`` as a ``DICT`` array (its dictionary kept)."""
-    if name not in batch.schema.names:
-        return pa.nulls(len(take), DICT)
-    col = batch.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    col = col.take(take)
-    return col.cast(DICT) if col.type != DICT else col
+    return col if col.type == typ else col.cast(typ)
 
 
 def const_dict(value: str, n: int) -> pa.Array:
@@ -323,8 +315,8 @@ def destination_values(
                 pa.Table.from_arrays(
                     [
                         ts.take(take),
-                        _taken_dict(batch, "organization.name", take),
-                        _taken_string(batch, "source.ip", take),
+                        _taken(batch, "organization.name", take, DICT),
+                        _taken(batch, "source.ip", take, pa.string()),
                         const_dict(typ, idx.size),
                         values,
                     ],
@@ -380,7 +372,7 @@ def column_codes(parts: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, i
     if not chunks:
         return np.zeros(0, np.int64), 1
     if any(pa.types.is_dictionary(c.type) for c in chunks):
-        return _codes(chunks)  # coded by their dictionaries, any mix with plain strings
+        return _codes(chunks)  # coded by their dictionaries, in any mix with plain strings
     typ = chunks[0].type
     return _codes(pa.chunked_array([c.cast(typ) for c in chunks], typ))
 

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect import arrow_buffers as ab
 from detect.kernels.dictionary_codes import chunk_codes
 from detect.kernels.dns_features import group_int64, intern_strings
 
@@ -54,12 +55,7 @@ def _codes(col: pa.Array | pa.ChunkedArray | list[pa.Array]) -> tuple[np.ndarray
 
     A list of chunks may mix dictionary and plain string arrays.
     """
-    if isinstance(col, list):
-        chunks = col
-        if not any(pa.types.is_dictionary(c.type) for c in chunks):
-            col = pa.chunked_array(chunks)
-    else:
-        chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    chunks = col if isinstance(col, list) else list(ab.chunks(col))
     if any(pa.types.is_dictionary(c.type) for c in chunks) and all(
         _stringish(c.dictionary.type if pa.types.is_dictionary(c.type) else c.type)
         for c in chunks
@@ -70,6 +66,8 @@ def _codes(col: pa.Array | pa.ChunkedArray | list[pa.Array]) -> tuple[np.ndarray
             codes[codes < 0] = n
             n += 1
         return codes, max(n, 1)
+    if isinstance(col, list):
+        col = pa.chunked_array(chunks)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
