@@ -16,6 +16,7 @@ from detect.kernels.casefold import (
     casefold_buffers,
     casefold_str,
     casefold_table,
+    folds_into_ascii,
 )
 
 _SURROGATES = range(0xD800, 0xE000)
@@ -174,3 +175,13 @@ def test_table_is_python_and_fast() -> None:
 def test_casefold_str() -> None:
     assert casefold_str("Straße İ ﬁ") == "Straße İ ﬁ".casefold()
     assert casefold(pa.array(["Straße İ ﬁ"])).to_pylist() == [casefold_str("Straße İ ﬁ")]
+
+
+def test_folds_into_ascii_is_every_such_code_point() -> None:
+    """Brute force over every code point: non-ASCII whose ``casefold`` holds an ASCII char."""
+    want = {
+        chr(c).encode("utf-8", "surrogatepass")
+        for c in range(0x80, 0x110000)
+        if any(ord(x) < 0x80 for x in chr(c).casefold())
+    }
+    assert set(folds_into_ascii()) == want

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from detect import arrow_buffers as ab
 from detect.kernels import multi_pattern as mp
+from detect.kernels.casefold import casefold
 from detect.kernels.multi_pattern import (
     CONTAINS,
     ENDSWITH,
@@ -53,9 +54,14 @@ def naive_pairs(
     ]
 
 
-def layout(values: list[bytes | None], kind: str, start: int, *, large: bool) -> pa.Array:
+def layout(
+    values: list[bytes | None], kind: str, start: int, *, large: bool, text: bool = False
+) -> pa.Array:
     """``values`` as one Arrow layout (binary bytes viewed as strings need not be UTF-8)."""
-    typ = pa.large_binary() if large else pa.binary()
+    if text:
+        typ = pa.large_string() if large else pa.string()
+    else:
+        typ = pa.large_binary() if large else pa.binary()
     if kind == "plain":
         return pa.array(values, typ)
     if kind == "slice":  # junk before and after, offset starting mid validity byte
@@ -128,6 +134,92 @@ def test_many_rows_all_lanes(
     want = naive_pairs(pats, anc, vals)
     for engine in engines():
         assert got_pairs(*match_strings(pset, pa.array(values), engine=engine)) == want
+
+
+# text whose folding is not ASCII lower-casing: the 'ſ'/'K'/'ß'/'ﬁ'/'İ' kind fold into
+# ASCII ('s', 'k', 'ss', 'fi', 'i' + dot), others change outside ASCII or not at all
+_fold_atoms = st.sampled_from(
+    ["a", "A", "s", "S", "k", "K", "ss", "fi", "i", "I", "/", "é", "É", "σ", "Σ", "ς",
+     "ſ", "\u212a", "ß", "ẞ", "ﬁ", "İ", "\u0307", "ŉ", "n", "\x00", ""]
+)  # fmt: skip
+_fold_text = st.lists(_fold_atoms, max_size=6).map("".join)
+
+
+def folded_pairs(
+    patterns: list[str], anchors: list[int], values: list[str | None]
+) -> list[tuple[int, int]]:
+    """The naive pairs of the folded patterns in the folded values (``str.casefold``)."""
+    return naive_pairs(
+        [p.casefold().encode() for p in patterns],
+        anchors,
+        [None if v is None else v.casefold().encode() for v in values],
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    patterns=st.lists(st.tuples(_fold_text, st.integers(0, 3)), max_size=8),
+    values=st.lists(st.none() | _fold_text, max_size=25),
+    kind=st.sampled_from(LAYOUTS),
+    start=st.integers(0, 9),
+    large=st.booleans(),
+    ascii_only=st.booleans(),
+)
+@example(patterns=[("k", 0), ("SS", 3), ("fi", 1), ("i", 2)],
+         values=["\u212a", "ß", "ﬁle", "İ", None, "K", "Straße"], kind="plain", start=0,
+         large=False, ascii_only=True)  # fmt: skip
+def test_fold_matches_folded_naive(
+    patterns: list[tuple[str, int]],
+    values: list[str | None],
+    kind: str,
+    start: int,
+    large: bool,
+    ascii_only: bool,
+) -> None:
+    """``fold=True``: the pairs of the folded patterns in the folded values, every engine
+    (ASCII pattern sets take the caseless Hyperscan path; others fold the column)."""
+    pats = [p for p, _ in patterns]
+    if ascii_only:
+        pats = [p.encode("ascii", "ignore").decode() for p in pats]
+    anchors = [a for _, a in patterns]
+    pset = compile_patterns([p.encode() for p in pats], anchors, fold=True)
+    want = folded_pairs(pats, anchors, values)
+    arr = layout([None if v is None else v.encode() for v in values], kind, start,
+                 large=large, text=True)  # fmt: skip
+    for engine in engines():
+        assert got_pairs(*match_strings(pset, arr, engine=engine)) == want, engine
+
+
+def test_fold_folds_only_rows_that_fold_into_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ASCII patterns on Hyperscan: the column is scanned raw; only the 'K' row is folded."""
+    if "hyperscan" not in engines():
+        pytest.skip("hyperscan not installed")
+    folded: list[int] = []
+
+    def counting(arr: pa.Array) -> pa.Array:
+        folded.append(len(arr))
+        return casefold(arr)
+
+    monkeypatch.setattr(mp, "casefold", counting)
+    values = ["GET /Admin.PHP", "\u212aey", "café /admin.php", None, "ok"] * 40
+    pset = compile_patterns([b"/admin.php", b"key", b"OK"], [CONTAINS, STARTSWITH, EQUALS],
+                            fold=True)  # fmt: skip
+    got = got_pairs(*match_strings(pset, pa.array(values), engine="hyperscan"))
+    assert got == folded_pairs(["/admin.php", "key", "OK"], [CONTAINS, STARTSWITH, EQUALS],
+                               values)  # fmt: skip
+    assert folded == [40]  # the 40 "\u212aey" rows, nothing else
+    folded.clear()
+    pset = compile_patterns(["é".encode()], [CONTAINS], fold=True)  # not ASCII: fold it all
+    match_strings(pset, pa.array(values), engine="hyperscan")
+    assert folded == [len(values)]
+
+
+def test_fold_errors() -> None:
+    with pytest.raises(ValueError, match="fold=True needs UTF-8 patterns"):
+        compile_patterns([b"\xff"], [CONTAINS], fold=True)
+    pset = compile_patterns([b"a"], [CONTAINS], fold=True)
+    with pytest.raises(TypeError, match="needs a string or large_string array, got binary"):
+        match_strings(pset, pa.array([b"a"], pa.binary()))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

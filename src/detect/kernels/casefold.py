@@ -72,7 +72,14 @@ import pyarrow as pa
 from detect import arrow_buffers as ab
 from detect.kernels._jit import njit
 
-__all__ = ["FoldTable", "casefold", "casefold_buffers", "casefold_str", "casefold_table"]
+__all__ = [
+    "FoldTable",
+    "casefold",
+    "casefold_buffers",
+    "casefold_str",
+    "casefold_table",
+    "folds_into_ascii",
+]
 
 _PAGE = 256
 _MAX_CP = 0x110000
@@ -127,6 +134,25 @@ def casefold_table() -> FoldTable:
     slots = np.full(len(page_ids) * _PAGE, -1, dtype=np.int32)
     slots[pages[code_points >> 8] + (code_points & 0xFF)] = np.arange(len(cps), dtype=np.int32)
     return FoldTable(code_points, offsets, data, pages, slots)
+
+
+@functools.cache
+def folds_into_ascii() -> tuple[bytes, ...]:
+    """UTF-8 of the non-ASCII code points whose fold holds an ASCII byte (``'ſ'`` -> ``'s'``).
+
+    Why it matters: only these 19 (``'K'`` Kelvin, ``'ß'``, ``'ﬁ'``, ``'İ'``...) give a
+    row's folded text ASCII that its raw text lacks, so a row without any of them holds
+    an ASCII pattern under folding exactly where it holds it ignoring ASCII case.
+
+    >>> "K".encode() in folds_into_ascii(), "é".encode() in folds_into_ascii()
+    (True, False)
+    """
+    t = casefold_table()
+    return tuple(
+        chr(cp).encode("utf-8", "surrogatepass")
+        for k, cp in enumerate(t.code_points.tolist())
+        if cp >= 0x80 and bool((t.data[t.offsets[k] : t.offsets[k + 1]] < 0x80).any())
+    )
 
 
 def casefold_str(s: str) -> str:

@@ -238,11 +238,10 @@ class _StringGroup:
             globs[i] = (leaf_id, glob, index[(CONTAINS, longest)])
         literal_ptr, literal_leaves = _csr(list(literal_ids.values()))
         pattern_ptr, pattern_leaves = _csr([pattern_ids[k] for k in keys])
-        pset = (
-            mp.compile_patterns([t.encode() for _, t in keys], [a for a, _ in keys])
-            if keys
-            else None
-        )
+        pset = None
+        if keys:
+            texts = [t.encode() for _, t in keys]
+            pset = mp.compile_patterns(texts, [a for a, _ in keys], fold=not cased)
         return cls(
             column,
             cased,
@@ -257,14 +256,19 @@ class _StringGroup:
         )
 
     def run(self, view: BatchView) -> dict[int, np.ndarray]:
-        """Sorted matching rows per leaf id (leaves with no match are absent)."""
+        """Sorted matching rows per leaf id (leaves with no match are absent).
+
+        The pattern pass reads the raw column (a fold set folds what it needs), so the
+        whole column is folded only for equality literals and globs without a literal.
+        """
         if view.column(self.column).null_count == view.n:
             return {}
-        v = view.strings(self.column, cased=self.cased)
+        v = view.strings(self.column, cased=True)
         owner_parts: list[np.ndarray] = []
         pos_parts: list[np.ndarray] = []
         if len(self.literals):
-            idx = pc.index_in(v.values, value_set=self.literals)
+            folded = view.strings(self.column, cased=self.cased)
+            idx = pc.index_in(folded.values, value_set=self.literals)
             idx = idx.fill_null(-1).to_numpy(zero_copy_only=False)
             positions = np.flatnonzero(idx >= 0)
             if len(positions):
@@ -285,10 +289,15 @@ class _StringGroup:
                 candidates = pattern_rows[lo:hi]
                 if not len(candidates):
                     continue
-                hit = _to_numpy(pc.match_substring_regex(v.values.take(candidates), glob))
+                texts = v.values.take(candidates)
+                texts = texts if self.cased else fold_column(texts)
+                hit = _to_numpy(pc.match_substring_regex(texts, glob))
                 positions = candidates[hit]
             else:
-                positions = np.flatnonzero(_to_numpy(pc.match_substring_regex(v.values, glob)))
+                folded = view.strings(self.column, cased=self.cased)
+                positions = np.flatnonzero(
+                    _to_numpy(pc.match_substring_regex(folded.values, glob))
+                )
             owner_parts.append(np.full(len(positions), leaf_id, dtype=np.int64))
             pos_parts.append(positions.astype(np.int64))
         if not owner_parts:
