@@ -390,7 +390,8 @@ def combine_codes(parts: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]
     for codes, n in parts[1:]:
         if radix * n >= 1 << 62:
             acc, radix = _densify(acc)
-        acc = acc * n + codes
+        acc = acc * n  # a new array: adding in place leaves the caller's codes alone
+        acc += codes
         radix *= n
     return acc, radix
 
@@ -420,7 +421,10 @@ def merge_tuples(
     wbits = _bits(int(win.max()) - wmin + 1)
     if int(ids.max()) < (1 << (62 - wbits)):
         # hash group-by on the packed (key, window), then sort the groups only
-        packed = (np.asarray(ids, np.int64) << wbits) | (win - wmin)
+        packed = np.left_shift(np.asarray(ids, np.int64), wbits)
+        win -= wmin  # in place (win is ours): one array of n fewer at the peak
+        packed |= win
+        del win
         gid, _, m = group_int64(packed, size_hint=first.size)
         return group_min_max_sum(gid, m, first, last, count)
     order = group_ts_order(ids, win)
@@ -574,7 +578,7 @@ class FirstSeenDetector:
         if ts.size:
             starts.append(int(ts.min()))
         history = min(starts) if starts else None
-        pend = state_part(state, PENDING, TUPLE_COLS)
+        pend = state_part(state, PENDING, TUPLE_COLS, view=True)  # folded afresh below
         seen = state_part(state, SEEN, ["type", "value", "last"])
 
         # fold this run's rows into the open-window aggregates

@@ -155,10 +155,25 @@ def state_watermark(state: pa.Table | None) -> int | None:
     return None if v is None else int(v)
 
 
-def state_part(state: pa.Table | None, kind: int, columns: list[str]) -> pa.Table | None:
-    """The rows of one kind from a state table, projected to ``columns`` (None if absent)."""
+def state_part(
+    state: pa.Table | None, kind: int, columns: list[str], *, view: bool = False
+) -> pa.Table | None:
+    """The rows of one kind from a state table, projected to ``columns`` (None if absent).
+
+    ``view``: a zero-copy slice when the kind's rows are contiguous (as :func:`make_state`
+    writes them), for a part the caller only reads: a slice keeps the state's buffers
+    alive, so a part carried into the next state unchanged is better copied (default).
+    """
     if state is None or state.num_rows == 0:
         return None
+    if view:
+        kinds = state.column(KIND).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(kinds == kind)
+        if rows.size == 0:
+            return None
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if hi - lo == rows.size:
+            return state.select(columns).slice(lo, hi - lo)
     part = state.filter(pc.equal(state.column(KIND), kind)).select(columns)
     return part if part.num_rows else None
 
