@@ -610,12 +610,10 @@ def _hs_matches(
     return keys, ends
 
 
-def _hs_pairs(
-    pset: PatternSet, db: Any, offsets: np.ndarray, data: np.ndarray, valid: np.ndarray
+def _match_pairs(
+    pset: PatternSet, keys: np.ndarray, ends: np.ndarray, offsets: np.ndarray, valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    hs = _hyperscan()
-    assert hs is not None
-    keys, ends = _hs_matches(hs, db, offsets, data)
+    """Exact ``(rows, pids)`` of raw matches (see :func:`_resolve`), rows ascending."""
     stamp = np.full(pset.n_patterns, -1, dtype=np.int64)
     return _resolve(keys, ends, offsets, valid, pset.key_len, pset.key_start,
                     pset.ent_pid, pset.ent_anchor, stamp)  # fmt: skip
@@ -678,7 +676,8 @@ def match_buffers(
         if use_hs and engine == "auto" and _dense(hs, db, offsets, data):
             use_hs = False
         if use_hs:
-            rows, pids = _hs_pairs(pset, db, offsets, data, valid)
+            keys, ends = _hs_matches(hs, db, offsets, data)
+            rows, pids = _match_pairs(pset, keys, ends, offsets, valid)
         else:
             rows, pids = _numba_pairs(pset, offsets, data, valid)
     return _by_pattern([(rows, pids), (e_rows, e_pids)])
@@ -751,10 +750,8 @@ def _match_folded(pset: PatternSet, chunk: pa.Array, engine: str) -> tuple[np.nd
         redo = redo[valid[redo]].astype(np.int64)
         valid[redo] = False
         keys, ends = keys[~special], ends[~special]
-    stamp = np.full(pset.n_patterns, -1, dtype=np.int64)
-    rows, pids = _resolve(keys, ends, offsets, valid, pset.key_len, pset.key_start,
-                          pset.ent_pid, pset.ent_anchor, stamp)  # fmt: skip
-    parts = [(rows, pids), _empty_pattern_pairs(pset, offsets, valid)]
+    parts = [_match_pairs(pset, keys, ends, offsets, valid),
+             _empty_pattern_pairs(pset, offsets, valid)]  # fmt: skip
     if len(redo):
         redo_rows, redo_pids = _match_plain(pset, casefold(chunk.take(redo)), engine)
         parts.append((redo[redo_rows], redo_pids))
