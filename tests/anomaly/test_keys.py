@@ -25,7 +25,10 @@ _rows = st.lists(st.tuples(st.none() | st.text(max_size=5), st.integers(-5, 5)),
 
 
 @settings(max_examples=100, deadline=None)
-@given(parts=st.dictionaries(st.integers(1, 4), _rows, max_size=4), wm=st.none() | st.integers())
+@given(
+    parts=st.dictionaries(st.integers(1, 4), _rows, max_size=4),
+    wm=st.none() | st.integers(-(2**62), 2**62),  # int64 microseconds, as watermarks are
+)
 def test_state_part_view_equals_copy(parts: dict[int, list], wm: int | None) -> None:
     """A view (zero-copy slice) holds the same rows as the filtered copy, for every kind;
     when the kind's rows are not contiguous (two states concatenated) it copies too."""
