@@ -14,6 +14,8 @@ middle of a file, the detector folds them into its state with its watermark held
 run, so another file of the run covering the same hours (conn and DNS logs of one day)
 is not late. Detectors whose state aggregates (first seen, spread, volume, DNS) shrink
 their memory so; those that keep rows (beacon's per-connection times) do not.
+After each fold the freed temporaries go back to the system
+(:func:`detect.allocator.release_free_memory`), so the next fold's peak starts from live memory.
 A file that fails midway is rolled back: every detector returns to its state, findings
 and pending rows from before the file (:meth:`AnomalyEngine.checkpoint`).
 """
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detect.alerts import CONTRIBUTION_SCHEMA, alert_id
+from detect.allocator import release_free_memory
 from detect.anomaly.base import FINDINGS_SCHEMA
 from detect.anomaly.config import DetectorConfig
 from detect.anomaly.keys import watermark_held
@@ -157,6 +160,8 @@ class AnomalyEngine:
                 "detector", pa.repeat(pa.scalar(slot.key), found.num_rows)
             ).append_column("rule_kind", pa.repeat(pa.scalar(slot.kind), found.num_rows))
         )
+        del rows, out
+        release_free_memory()  # the fold's temporaries: the next step starts from live memory
         slot.seconds += time.perf_counter() - t
 
     def checkpoint(self) -> list[_Mark]:
@@ -172,7 +177,7 @@ class AnomalyEngine:
             slot.parts = list(m.parts)
             slot.rows = sum(p.num_rows for p in slot.parts)
             slot.state = m.state
-            del slot.found[m.found:]
+            del slot.found[m.found :]
             slot.late = m.late
 
     def finish(self, *, final: bool, run_id: str) -> AnomalyResult:
