@@ -7,6 +7,7 @@ and problems, never silently away.
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,8 +31,18 @@ def rule_files(specs: tuple[str, ...]) -> list[Path]:
     A file named explicitly is always taken; in a folder, YAML under a ``tests``
     folder is not (a rule pack keeps its test events there, as ``rules/sigma`` does),
     nor under ``anomaly`` (detector configurations, see :mod:`detect.anomaly.config`).
+    A path that does not exist is a configuration error (a typo must not run without
+    rules); a glob matching nothing is not.
     """
     files, _ = expand_inputs(list(specs))
+    missing = [
+        str(spec) for spec in specs if not glob.has_magic(str(spec)) and not Path(spec).exists()
+    ]
+    if missing:
+        msg = (
+            f"no such rule file or folder: {', '.join(missing)} (--rules, or rules in detect.toml)"
+        )
+        raise ConfigError(msg)
     found = [f.path for f in files if f.path.suffix in RULE_SUFFIXES and f.explicit]
     # expand_inputs skips YAML in folders (it looks for telemetry); walk them here
     for spec in specs:

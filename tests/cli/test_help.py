@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -44,3 +46,24 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 def test_bad_setting_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "x", "--batch-size", "0"]) == 2
     assert "batch_size must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "{log}", "--db", "{db}", "--rules", "{missing}"],
+        ["validate", "--rules", "{missing}"],
+        ["rules", "list", "--rules", "{missing}"],
+    ],
+)
+def test_a_rules_path_that_does_not_exist_exits_2(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "no_such_rules")
+    log = Path(__file__).parents[2] / "data" / "samples" / "zeek" / "conn.log"
+    args = [a.format(db=tmp_path / "a.duckdb", missing=missing, log=log) for a in argv]
+    assert main(args) == 2  # a typo must not run without rules and exit 0
+    err = capsys.readouterr().err
+    assert "no such rule file or folder" in err
+    assert missing in err
+    assert "Traceback" not in err
