@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from detect.config import Settings
-from detect.errors import ConfigError, InputError
+from detect.errors import ConfigError
 from detect.hits import EngineSet
 from detect.readers import expand_inputs
 
@@ -68,11 +68,7 @@ def load_engines(settings: Settings) -> EngineSet:
         _add_sigma(engines, rules, settings)
     _add_anomaly(engines, settings)
     if settings.indicators_or_default():
-        try:
-            _add_indicators(engines, settings)
-        except InputError as e:
-            # a feed that cannot be read is a configuration problem: nothing ran yet
-            raise ConfigError(str(e)) from e
+        _add_indicators(engines, settings)  # an unreadable feed: ConfigError (exit 2)
     return engines
 
 

@@ -93,3 +93,15 @@ def test_a_missing_or_unknown_feed_is_a_configuration_error(
     assert run("run", str(logs), "--db", str(db), "--indicators", str(tmp_path / "bad.bin")) == 2
     assert "not an indicator feed" in capsys.readouterr().err
     assert not db.exists()  # nothing ran, nothing was written
+
+
+@pytest.mark.parametrize("command", [["stats"], ["validate"], ["explain", "203.0.113.5"]])
+def test_a_feed_that_cannot_be_read_exits_2_in_every_command(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\nnot an indicator !!\n")
+    assert run("indicators", *command, "--indicators", str(junk)) == 2  # as `detect run`
+    err = capsys.readouterr().err
+    assert str(junk) in err and "not an indicator feed" in err
+    assert "Traceback" not in err

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from detect.config import Settings
 from detect.enrich import ip_to_bin
+from detect.errors import ConfigError, InputError
 from detect.hits import HITS_SCHEMA, RuleInfo
 from detect.indicators.index import IndicatorIndex, build_index
 from detect.indicators.model import FeedOptions
@@ -123,15 +124,23 @@ def compile_arrays(merged: pa.Table) -> dict[str, np.ndarray]:
 
 
 def load_index(settings: Settings, *, use_cache: bool = True) -> IndicatorIndex:
-    """The compiled index for the feeds and allowlists ``settings`` name (cached)."""
-    return build_index(
-        settings.indicators_or_default(),
-        allowlists=settings.allowlists,
-        options=FeedOptions(context=settings.indicator_context),
-        cache_dir=settings.cache_dir_or_default() if use_cache else None,
-        compile_arrays=compile_arrays,
-        layout=LAYOUT,
-    )
+    """The compiled index for the feeds and allowlists ``settings`` name (cached).
+
+    A feed that cannot be read at all (missing, unknown format) is a configuration
+    error (exit 2) for every command: nothing ran yet. Bad entries inside a readable
+    feed are listed in ``problems`` instead.
+    """
+    try:
+        return build_index(
+            settings.indicators_or_default(),
+            allowlists=settings.allowlists,
+            options=FeedOptions(context=settings.indicator_context),
+            cache_dir=settings.cache_dir_or_default() if use_cache else None,
+            compile_arrays=compile_arrays,
+            layout=LAYOUT,
+        )
+    except InputError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _flatten_list(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
