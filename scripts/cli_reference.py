@@ -24,7 +24,7 @@ def reference() -> str:
     parts = []
     for name in [None, *sorted(cli.commands)]:
         args = ["--help"] if name is None else [name, "--help"]
-        text = runner.invoke(cli, args, terminal_width=100).output.rstrip()
+        text = runner.invoke(cli, args, prog_name="detect", terminal_width=100).output.rstrip()
         title = "detect" if name is None else f"detect {name}"
         parts.append(f"### `{title}`\n\n```text\n{text}\n```\n")
     return "\n".join(parts)
