@@ -80,6 +80,25 @@ def test_groups_by_rule_entity_and_epoch_aligned_window() -> None:
     assert first["attack"] == ["T1046"]
 
 
+def test_an_event_hitting_in_two_fields_counts_once() -> None:
+    t = hits(
+        [
+            {"@timestamp": T0, "field": "source.ip", "event_index": 7},
+            {"@timestamp": T0, "field": "destination.ip", "event_index": 7},  # same event
+            {"@timestamp": T0, "field": "source.ip", "event_index": 8},
+        ]
+    )
+    (alert,) = aggregate_hits(t, input_hash="h").to_pylist()
+    assert alert["event_count"] == 2
+    assert [json.loads(e)["field"] for e in alert["evidence"]] == [
+        "source.ip",
+        "destination.ip",
+        "source.ip",
+    ]  # both fields of event 7 stay in the evidence
+    (alert,) = aggregate_hits(t.drop_columns(["event_index"]), input_hash="h").to_pylist()
+    assert alert["event_count"] == 3  # without event indexes: one event per hit
+
+
 def test_window_is_configurable_and_aligned_on_the_epoch() -> None:
     t = hits([{"@timestamp": T0 + timedelta(minutes=7)}])
     (row,) = aggregate_hits(t, input_hash="h", window=300).to_pylist()

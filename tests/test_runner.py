@@ -156,6 +156,27 @@ def test_an_alert_window_spanning_batches_is_one_contribution(tmp_path: Path,
     assert [r[4] for r in alerts(db)] == [3, 1]
 
 
+class TwoFieldEngine(PortEngine):
+    """Each port-53 event hits twice, in two fields (as an indicator in source and destination)."""
+
+    def match(self, batch: pa.RecordBatch) -> pa.Table:
+        one = super().match(batch)
+        field = pa.array(["destination.ip"] * one.num_rows)
+        other = pa.Table.from_arrays([*one.columns[:3], field], schema=one.schema)
+        return pa.concat_tables([one, other])
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 65536])
+def test_an_event_hitting_in_two_fields_is_one_event_of_its_alert(
+    tmp_path: Path, logs: Path, batch_size: int
+) -> None:
+    db = tmp_path / "a.duckdb"
+    settings = load_settings(environ={}, flags={"db": db, "batch_size": batch_size})
+    summary = run([str(logs)], settings, engines=EngineSet([TwoFieldEngine()]))
+    assert summary.hits == 8
+    assert [r[4] for r in alerts(db)] == [3, 1]  # events, not hits (6 and 2)
+
+
 def test_match_event_index_does_not_count_rejects(tmp_path: Path) -> None:
     folder = tmp_path / "logs"
     folder.mkdir()

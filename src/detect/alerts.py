@@ -130,6 +130,9 @@ def aggregate_hits(
     first ``max_samples`` hits of each group in read order, as JSON objects of
     ``evidence_columns`` (default: the time, ``field`` and every event column,
     i.e. all but the rule metadata and ``event_index``, which differs between runs).
+    ``event_count`` counts distinct events: by ``event_index`` when the hits have it
+    (unique within what one call is given), so an event that hits an indicator in two
+    fields (source and destination) counts once; else one event per hit.
     """
     if window <= 0:
         msg = f"alert window must be a positive number of seconds, got {window}"
@@ -197,6 +200,7 @@ def aggregate_hits(
         else pl.lit(None, pl.List(pl.String)),
         ts=ts,
         sample=sample,
+        event=pl.col("event_index") if "event_index" in columns else pl.int_range(pl.len()),
     ).with_columns(window_us=(pl.col("ts").dt.epoch("us") // win_us) * win_us)
     _check_severities(df)
 
@@ -211,7 +215,7 @@ def aggregate_hits(
             rule_references=pl.col("rule_references").drop_nulls().first(),
             first_seen=pl.col("ts").min(),
             last_seen=pl.col("ts").max(),
-            event_count=pl.len().cast(pl.Int64),
+            event_count=pl.col("event").n_unique().cast(pl.Int64),
             evidence=pl.col("sample").head(max_samples),
         )
         .sort(["input_hash", "rule_id", "entity", "window_us"])

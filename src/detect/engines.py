@@ -69,6 +69,17 @@ def load_engines(settings: Settings) -> EngineSet:
     _add_anomaly(engines, settings)
     if settings.indicators_or_default():
         _add_indicators(engines, settings)  # an unreadable feed: ConfigError (exit 2)
+    if not engines.engines and engines.anomaly is None:
+        # inputs would be recorded as done with nothing looked for: a later run with rules
+        # would skip them as unchanged
+        problems = "; ".join(engines.problems[:3])
+        msg = (
+            "nothing to detect with: no Sigma rule, indicator or anomaly detector was loaded "
+            f"(rules: {', '.join(settings.rules_or_default()) or 'none bundled here'}; "
+            "pass --rules and --indicators, or set rules and indicators in detect.toml)"
+            + (f"; problems: {problems}" if problems else "")
+        )
+        raise ConfigError(msg)
     return engines
 
 

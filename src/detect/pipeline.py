@@ -41,6 +41,7 @@ class FileReport:
     status: str = "pending"  # ok | unchanged | error | not-telemetry
     events: int = 0
     rejects: int = 0
+    hits: int = 0  # rule and indicator hits (event, rule, field)
     skipped: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     seconds: float = 0.0

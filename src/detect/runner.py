@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from detect import __version__
@@ -172,11 +173,8 @@ def run(
                 progress.on_file_done(r)
             summary.status = "partial" if summary.errors else "ok"
             summary.exit_code = 3 if summary.errors else 0
-            summary.hits = (
-                int(sum(c.column("event_count").to_numpy().sum() for c in contributions))
-                if contributions
-                else 0
-            )  # rule and indicator hits; anomaly findings are counted in the notes
+            # rule and indicator hits of the stored files; anomaly findings are in the notes
+            summary.hits = sum(r.hits for r in summary.files if r.status == "ok")
             anomaly = None
             if engines.anomaly is not None:
                 t = time.perf_counter()
@@ -345,10 +343,13 @@ def _process_file(
             if hits.num_rows:
                 local = hits.column("event_index")
                 table = with_context(hits, batch, engines, local)
+                # input-wide: an event's hits counted once when aggregated with other batches
+                table = table.set_column(0, "event_index", pc.add(local, offset))
                 # aggregated a few batches at once: per call, polars costs ~9 ms whatever
                 # the size, and a batch has a few hundred hits (merging is exact, below)
                 pending.append(table)
                 pending_rows += table.num_rows
+                r.hits += table.num_rows
                 if pending_rows >= _AGGREGATE_HITS:
                     aggregate()
             t = timer.add("aggregate", t)
@@ -362,6 +363,7 @@ def _process_file(
         r.status = "ok"
     except InputError as e:
         _failed(f, r, e)
+        r.hits = 0  # its contributions are dropped
         if mark is not None:
             engines.anomaly.rollback(mark)  # the file is not recorded: nor are its rows
         return [], start_offset + r.events

@@ -104,14 +104,14 @@ def check_support(
 
 def check_feeds(settings: Settings, report: ValidationReport) -> None:
     """Load every configured feed and allowlist; every unusable entry is a problem."""
-    from detect.errors import InputError
+    from detect.errors import DetectError
     from detect.indicators.engine import load_index
 
     if not settings.indicators_or_default():
         return
     try:
         index = load_index(settings, use_cache=False)
-    except InputError as e:
+    except DetectError as e:  # a feed that cannot be read at all: listed with the rest
         report.feed_problems.append(str(e))
         return
     report.feeds_checked = sum(1 for f in index.feeds if "by_type" in f)

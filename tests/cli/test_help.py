@@ -67,3 +67,16 @@ def test_a_rules_path_that_does_not_exist_exits_2(
     assert "no such rule file or folder" in err
     assert missing in err
     assert "Traceback" not in err
+
+
+def test_a_run_with_nothing_to_detect_with_exits_2_and_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    log = Path(__file__).parents[2] / "data" / "samples" / "zeek" / "conn.log"
+    db = tmp_path / "a.duckdb"
+    args = ["run", str(log), "--db", str(db), "--rules", str(empty), "--indicators", str(empty)]
+    assert main(args) == 2  # else the log is recorded as done and a later run skips it
+    assert "nothing to detect with" in capsys.readouterr().err
+    assert not db.exists()

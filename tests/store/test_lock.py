@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from detect.errors import LockHeldError
+from detect.errors import LockHeldError, StoreError
 from detect.store import RunLock, acquire_lock, lock_path
 
 HOLD = """
@@ -106,3 +106,24 @@ def test_release_clears_the_holder_and_frees_the_lock(db: Path) -> None:
     with RunLock(db) as again:
         assert again.took_over is None
     assert not again.held
+
+
+def test_a_symlink_to_the_database_takes_the_same_lock(db: Path, tmp_path: Path) -> None:
+    link = tmp_path / "elsewhere" / "link.duckdb"
+    link.parent.mkdir()
+    link.symlink_to(db)
+    with holder(db), pytest.raises(LockHeldError):
+        acquire_lock(link)  # both runs would commit into one file
+    with holder(link), pytest.raises(LockHeldError):
+        acquire_lock(db)
+
+
+def test_an_unwritable_database_folder_is_a_clear_error(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(*args: object, **kwargs: object) -> int:
+        raise OSError(30, "Read-only file system")  # as a read-only mount gives, even to root
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(StoreError, match=r"cannot create the run lock.*Read-only file system"):
+        acquire_lock(db)

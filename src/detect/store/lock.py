@@ -22,12 +22,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from detect.errors import LockHeldError
+from detect.errors import LockHeldError, StoreError
 
 
 def lock_path(db_path: Path) -> Path:
-    """The lock file that guards ``db_path``."""
-    return db_path.with_name(db_path.name + ".lock")
+    """The lock file that guards ``db_path``: beside the file it *resolves* to, so a run
+    through a symlink or another relative path takes the same lock."""
+    real = Path(db_path).resolve()
+    return real.with_name(real.name + ".lock")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -84,8 +86,12 @@ class RunLock:
         if self._fd is not None:
             msg = f"run lock {self.path} is already held by this process"
             raise RuntimeError(msg)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # a read-only or foreign folder: the user's --db is unusable
+            msg = f"cannot create the run lock beside the database: {e.strerror} ({self.path})"
+            raise StoreError(msg) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
