@@ -7,11 +7,14 @@ the file is replaced atomically, as the client_python docs ask of batch jobs.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+from detect.errors import ConfigError
 
 if TYPE_CHECKING:
     from detect.runner import RunSummary
@@ -68,6 +71,36 @@ def run_registry(summary: RunSummary, *, last_success: float | None = None) -> C
     return reg
 
 
+def check_textfile(path: Path) -> None:
+    """Raise ``ConfigError`` when the metrics file cannot be written (checked before a run).
+
+    The file is written as a temporary file in the same folder and renamed over
+    ``path``, so the folder must exist and be writable, and ``path`` must not be a folder.
+    """
+    path = Path(path)
+    folder = path.parent
+    problem = None
+    if path.is_dir():
+        problem = f"{path} is a folder"
+    elif not folder.exists():
+        problem = f"folder {folder} does not exist"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"folder {folder} is not writable"
+    if problem:
+        msg = f"cannot write the metrics file {path}: {problem}"
+        raise ConfigError(msg)
+
+
 def write_run_metrics(path: Path, summary: RunSummary) -> None:
-    """Write the run's metrics to ``path`` atomically (temp file + rename)."""
-    write_to_textfile(str(path), run_registry(summary, last_success=previous_success(path)))
+    """Write the run's metrics to ``path`` atomically (temp file + rename).
+
+    A file system error (disk full, folder removed mid-run) is a ``ConfigError``
+    naming the file, not a traceback.
+    """
+    try:
+        write_to_textfile(str(path), run_registry(summary, last_success=previous_success(path)))
+    except OSError as e:
+        msg = f"cannot write the metrics file {path}: {e.strerror or e}"
+        raise ConfigError(msg) from e

@@ -18,17 +18,25 @@ from detect.errors import ConfigError
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """ISO 8601 (UTC when no offset) or a relative ``15m``/``24h``/``7d`` before now."""
+def parse_time(text: str | None, flag: str = "--since") -> datetime | None:
+    """ISO 8601 (UTC when no offset) or a relative ``15m``/``24h``/``7d`` before now.
+
+    ``flag`` names the option in error messages.
+    """
     if text is None:
         return None
     t = text.strip()
-    if t and t[-1] in _UNITS and t[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(seconds=int(t[:-1]) * _UNITS[t[-1]])
+    if t and t[-1] in _UNITS and t[:-1].isascii() and t[:-1].isdigit():
+        try:
+            return datetime.now(UTC) - timedelta(seconds=int(t[:-1]) * _UNITS[t[-1]])
+        except OverflowError:
+            msg = f"{flag}: {text!r} is out of range (it reaches before the year 1)"
+            raise ConfigError(msg) from None
     try:
         value = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        msg = f"not a time: {text!r}; use ISO 8601 (2026-11-27T10:00:00Z) or 15m, 24h, 7d"
+        msg = (f"{flag}: not a time: {text!r}; use ISO 8601 (2026-11-27T10:00:00Z) "
+               "or 15m, 24h, 7d")
         raise ConfigError(msg) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -39,7 +47,7 @@ def parse_time(text: str | None) -> datetime | None:
 @click.option("--until", help="Alerts first seen before this time.")
 @click.option("--severity", type=click.Choice(SEVERITIES), help="Minimum severity.")
 @click.option("--rule", help="Only this rule id (exact), or a prefix ending in '*'.")
-@click.option("--limit", type=int, default=100, show_default=True,
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
               help="At most this many; 0 = all.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="table for people; json (one object per line) or csv.")
@@ -59,6 +67,7 @@ def command(ctx: click.Context, db: str | None, since: str | None, until: str | 
 
     out = obj(ctx)
     settings = out.settings(db=db)
+    since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until")
     path = Path(settings.db)
     if not path.exists():
         msg = f"no database at {path}; run 'detect run INPUT...' first or pass --db"
@@ -66,7 +75,7 @@ def command(ctx: click.Context, db: str | None, since: str | None, until: str | 
     store = open_store(path, read_only=True)
     try:
         table = store.query_alerts(
-            since=parse_time(since), until=parse_time(until), min_severity=severity,
+            since=since_at, until=until_at, min_severity=severity,
             rule=rule, limit=limit or None,
         )
     finally:

@@ -11,8 +11,9 @@ from detect.cli._common import CONTEXT_SETTINGS, obj, output_options
 
 @click.command("generate", context_settings=CONTEXT_SETTINGS)
 @click.option("--events", type=int, default=100_000, show_default=True,
-              help="Events to write (1k to 100M).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same data.")
+              help="Events to write (1,000 to 10,000,000,000).")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Same seed, same data (0 or more).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Folder for the Parquet files and ground truth.")
 @click.option("--days", type=float, default=1.0, show_default=True, help="Time span covered.")

@@ -9,12 +9,13 @@ import click
 from detect.cli._common import CONTEXT_SETTINGS, obj, output_options, require_local_engine
 from detect.cli._progress import file_progress
 from detect.cli._summary import print_summary
+from detect.errors import ConfigError
 
 
 @click.command("match", context_settings=CONTEXT_SETTINGS)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Hits file (Parquet).")
+              help="Hits file; Parquet, so its name ends in .parquet.")
 @click.option("--rules", multiple=True, help="Sigma rules: file, folder or glob (repeatable).")
 @click.option("--indicators", multiple=True, help="Indicator feeds: file, folder or glob.")
 @click.option("--allowlist", "allowlists", multiple=True,
@@ -47,8 +48,14 @@ def command(ctx: click.Context, inputs: tuple[str, ...], output: str, **flags: o
     """
     from detect.runner import match
 
+    if Path(output).suffix.lower() != ".parquet":
+        msg = f"hits are written as Parquet: name the output file *.parquet, not {output}"
+        raise ConfigError(msg)
     out = obj(ctx)
     settings = out.settings(**flags)
+    if flags.get("spark_master") and settings.engine != "spark":
+        msg = "--spark-master needs --engine spark"
+        raise ConfigError(msg)
     require_local_engine(settings)
     with file_progress(out) as progress:
         summary = match(list(inputs), Path(output), settings, progress=progress)

@@ -8,6 +8,7 @@ from detect.cli._common import CONTEXT_SETTINGS, obj, output_options, require_lo
 from detect.cli._progress import file_progress
 from detect.cli._summary import print_summary
 from detect.config import SEVERITIES
+from detect.errors import DetectError
 
 
 @click.command("run", context_settings=CONTEXT_SETTINGS)
@@ -59,18 +60,26 @@ def command(ctx: click.Context, inputs: tuple[str, ...], **flags: object) -> int
       detect run 'logs/**/*.json.gz' --organization org-de --log-format json
       detect run old-logs/ --close-windows          # score every detector window now
     """
-    from detect.metrics import write_run_metrics
+    from detect.metrics import check_textfile, write_run_metrics
     from detect.runner import run
 
     out = obj(ctx)
     settings = out.settings(**flags)
     require_local_engine(settings)
+    if settings.metrics_textfile:
+        check_textfile(settings.metrics_textfile)  # before the run, not after its commit
     with file_progress(out) as progress:
         summary = run(list(inputs), settings, progress=progress)
     print_summary(out, summary, settings, what="run")
-    if settings.metrics_textfile:
-        write_run_metrics(settings.metrics_textfile, summary)
     if summary.exit_code == 1:
         out.log("fail_on", f"{summary.alerts_at_fail_on} alert(s) at or above "
                 f"{settings.fail_on}", level="warning", settings=settings)
+    if settings.metrics_textfile:
+        try:
+            write_run_metrics(settings.metrics_textfile, summary)
+        except DetectError as e:
+            # The run is committed; say so, and exit 2 (configuration) unless worse happened.
+            out.log("metrics_error", f"{e} (the run itself was stored)", level="error",
+                    settings=settings, path=str(settings.metrics_textfile))
+            return max(summary.exit_code, e.exit_code)
     return summary.exit_code

@@ -84,10 +84,13 @@ class GenerateResult:
     seconds: float = field(compare=False)
 
 
-def _check(events: int, days: float, organizations: int, batch_size: int) -> None:
+def _check(events: int, seed: int, days: float, organizations: int, batch_size: int) -> None:
     if not MIN_EVENTS <= events <= MAX_EVENTS:
-        msg = (f"events must be between {MIN_EVENTS} and {MAX_EVENTS}, got {events}; "
-               "the planted attacks need at least 1000 events to stay a minority")
+        msg = (f"events must be between {MIN_EVENTS:,} and {MAX_EVENTS:,}, got {events:,}; "
+               f"the planted attacks need at least {MIN_EVENTS:,} events to stay a minority")
+        raise ConfigError(msg)
+    if seed < 0:
+        msg = f"seed must be 0 or more, got {seed}"
         raise ConfigError(msg)
     if not 0.01 <= days <= 366:
         msg = f"days must be between 0.01 and 366, got {days}"
@@ -130,7 +133,7 @@ def generate(
     >>> r.events, sum(r.counts.values())
     (5000, 5000)
     """
-    _check(events, days, organizations, batch_size)
+    _check(events, seed, days, organizations, batch_size)
     t_start = time.perf_counter()
     start = DEFAULT_START if start is None else start
     if start.tzinfo is None:
