@@ -214,3 +214,31 @@ def test_hits_aggregated_every_few_batches_give_the_same_alerts(
         engines=engines)
     assert alerts(got) == alerts(want)
     assert [r[4] for r in alerts(got)] == [3, 1]
+
+
+def test_an_empty_file_in_a_folder_is_skipped_not_an_error(tmp_path: Path, logs: Path) -> None:
+    (logs / "quiet-hour.log").write_bytes(b"")  # a rotated log with no events
+    db = tmp_path / "a.duckdb"
+    summary = run([str(logs)], load_settings(environ={}, flags={"db": db}),
+                  engines=EngineSet([PortEngine()]))
+    assert (summary.status, summary.exit_code) == ("ok", 0)
+    empty = next(r for r in summary.files if r.path.endswith("quiet-hour.log"))
+    assert empty.status == "not-telemetry"
+    assert summary.alerts_new == 2  # the other files were read
+    named = run([str(logs / "quiet-hour.log")], load_settings(environ={}, flags={"db": db}),
+                engines=EngineSet([PortEngine()]))
+    assert named.exit_code == 3  # named explicitly, it is still reported
+
+
+def test_a_folder_or_glob_that_matches_nothing_is_warned_not_an_error(
+    tmp_path: Path, logs: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    db = tmp_path / "a.duckdb"
+    specs = [str(empty), str(tmp_path / "*.nomatch"), str(logs)]
+    summary = run(specs, load_settings(environ={}, flags={"db": db}),
+                  engines=EngineSet([PortEngine()]))
+    assert summary.exit_code == 0  # a cron job may find nothing new yet
+    assert [p for p in summary.problems if "matched no file" in p] == [
+        f"{empty}: matched no file", f"{tmp_path / '*.nomatch'}: matched no file"]

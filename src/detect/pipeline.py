@@ -8,11 +8,13 @@ collected, not raised: the other files still run, and the exit code says 3.
 
 from __future__ import annotations
 
+import glob
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -140,6 +142,21 @@ def prepare_file(item: InputFile, report: FileReport, timer: Timer) -> None:
         raise InputError(msg) from e
     timer.add("hash", t)
     report.format = detect_format(item.path)
+
+
+def unmatched(specs: list[str], files: list[InputFile]) -> list[str]:
+    """Globs and folders among ``specs`` that gave no file (a typo, or nothing new yet)."""
+    out = []
+    for spec in specs:
+        text = str(spec)
+        if glob.has_magic(text):
+            if not glob.glob(text, recursive=True):  # noqa: PTH207 (absolute globs)
+                out.append(text)
+        elif Path(text).is_dir():
+            root = Path(text)
+            if not any(f.path.is_relative_to(root) for f in files):
+                out.append(text)
+    return out
 
 
 def expand(specs: list[str]) -> tuple[list[InputFile], list[FileReport]]:

@@ -35,6 +35,7 @@ from detect.pipeline import (
     iter_file_batches,
     prepare_file,
     run_engines,
+    unmatched,
 )
 from detect.readers import InputFile
 from detect.rejects import RejectWriter, clean_stale
@@ -104,9 +105,7 @@ def run(
     summary = RunSummary(run_id=new_run_id())
     timer = Timer()
     start = time.perf_counter()
-    if db.parent and not db.parent.exists():
-        db.parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(db):
+    with RunLock(db):  # creates the database folder when missing
         if engines is None:
             # rules and feeds before the database: a bad feed is a configuration
             # error, and nothing (not even an empty database) is written for it
@@ -117,6 +116,9 @@ def run(
         try:
             files, failed = expand(inputs)
             summary.files.extend(failed)
+            summary.problems.extend(  # warned: a typo, or a cron job with nothing new yet
+                f"{spec}: matched no file" for spec in unmatched(inputs, files)
+            )
             reports = [FileReport(path=str(f.path)) for f in files]
             for f, r in zip(files, reports, strict=True):
                 try:
@@ -405,6 +407,7 @@ def match(
     summary.problems.extend(engines.problems)
     files, failed = expand(inputs)
     summary.files.extend(failed)
+    summary.problems.extend(f"{spec}: matched no file" for spec in unmatched(inputs, files))
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     reject = RejectWriter(output, summary.run_id)

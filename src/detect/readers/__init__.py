@@ -52,9 +52,9 @@ def detect_format(path: Path) -> str:
     except OSError as e:
         msg = f"cannot read: {e.strerror or e}"
         raise InputError(msg, location=Location(str(path))) from e
-    if not head:
+    if not head:  # no events: skipped in a folder (a rotated log of a quiet hour), as junk is
         msg = "file is empty"
-        raise InputError(msg, location=Location(str(path)))
+        raise NotTelemetryError(msg, location=Location(str(path)))
     for fmt in FORMATS:
         try:
             module = reader_module(fmt)
