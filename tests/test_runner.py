@@ -242,3 +242,22 @@ def test_a_folder_or_glob_that_matches_nothing_is_warned_not_an_error(
     assert summary.exit_code == 0  # a cron job may find nothing new yet
     assert [p for p in summary.problems if "matched no file" in p] == [
         f"{empty}: matched no file", f"{tmp_path / '*.nomatch'}: matched no file"]
+
+
+def test_a_file_that_grew_since_it_was_read_is_warned_about(tmp_path: Path) -> None:
+    log = tmp_path / "current.ndjson"
+    rows = [(f"2024-01-01T00:{m:02d}:00Z", "10.0.0.1", 53) for m in range(10)]
+    write_events(log, rows[:4])
+    db = tmp_path / "a.duckdb"
+    settings = load_settings(environ={}, flags={"db": db})
+    first = run([str(log)], settings, engines=EngineSet([PortEngine()]))
+    assert not [p for p in first.problems if "read before" in p]
+    size = log.stat().st_size
+    write_events(log, rows)  # the sensor appended to it
+    again = run([str(log)], settings, engines=EngineSet([PortEngine()]))
+    (warning,) = [p for p in again.problems if "read before" in p]
+    assert warning.startswith(f"{log}: read before with other content ({size:,} bytes then")
+    other = tmp_path / "other.ndjson"
+    write_events(other, rows[4:])
+    fresh = run([str(other)], settings, engines=EngineSet([PortEngine()]))
+    assert not [p for p in fresh.problems if "read before" in p]  # a new name: no warning

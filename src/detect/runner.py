@@ -127,6 +127,15 @@ def run(
                     _failed(f, r, e)
             hashes = [r.content_hash for r in reports if r.content_hash]
             seen = store.seen_hashes(hashes) if not settings.reprocess else set()
+            new = [r for r in reports if r.content_hash and r.content_hash not in seen]
+            before = store.earlier_versions([(r.path, r.content_hash or "") for r in new])
+            summary.problems.extend(
+                f"{r.path}: read before with other content ({before[r.path]:,} bytes then, "
+                f"{r.size:,} now): every event in it is read again, and those read before "
+                "count twice (give detect closed, rotated logs, not a file still growing)"
+                for r in new
+                if r.path in before
+            )
             if engines.anomaly is not None:
                 engines.anomaly.begin(store.load_states())
         finally:

@@ -369,6 +369,19 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
+    def earlier_versions(self, files: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """Of ``(path, content hash)`` pairs, the paths ingested before with another hash,
+        and the size they had then (the largest): a file that grew or was rewritten."""
+        if not files:
+            return {}
+        rows = self.connection.execute(
+            "SELECT i.path, max(i.size) FROM inputs i "
+            "JOIN (SELECT unnest(?::VARCHAR[]) AS path, unnest(?::VARCHAR[]) AS h) f "
+            "ON i.path = f.path AND i.content_hash <> f.h GROUP BY i.path",
+            [[p for p, _ in files], [h for _, h in files]],
+        ).fetchall()
+        return {path: int(size or 0) for path, size in rows}
+
     def query_alerts(
         self,
         *,
