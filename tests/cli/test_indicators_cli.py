@@ -95,6 +95,26 @@ def test_a_missing_or_unknown_feed_is_a_configuration_error(
     assert not db.exists()  # nothing ran, nothing was written
 
 
+def test_a_missing_allowlist_is_a_configuration_error(
+        feeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logs = tmp_path / "e.ndjson"
+    logs.write_text('{"@timestamp":"2024-01-01T00:00:00Z","source.ip":"10.1.1.1"}\n')
+    db = tmp_path / "a.duckdb"
+    missing = str(tmp_path / "alow.txt")  # a typo of allow.txt
+    # first without it: the index cached then must not stand in for the one with the list
+    assert run("indicators", "stats", "--indicators", str(feeds)) == 0
+    capsys.readouterr()
+    for args in (["run", str(logs), "--db", str(db)],
+                 ["match", str(logs), "-o", str(tmp_path / "h.parquet")],
+                 ["indicators", "explain", "10.1.2.3"], ["indicators", "stats"],
+                 ["indicators", "validate"], ["validate"]):
+        assert run(*args, "--indicators", str(feeds), "--allowlist", missing) == 2, args
+        err = capsys.readouterr().err
+        assert f"{missing}: no such allowlist file or folder" in err, args
+        assert "Traceback" not in err
+    assert not db.exists() and not (tmp_path / "h.parquet").exists()
+
+
 @pytest.mark.parametrize("command", [["stats"], ["validate"], ["explain", "203.0.113.5"]])
 def test_a_feed_that_cannot_be_read_exits_2_in_every_command(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -105,3 +125,19 @@ def test_a_feed_that_cannot_be_read_exits_2_in_every_command(
     err = capsys.readouterr().err
     assert str(junk) in err and "not an indicator feed" in err
     assert "Traceback" not in err
+
+
+def test_the_run_warning_counts_the_unusable_entries_it_does_not_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "f.csv"
+    feed.write_text("type,value\nip,203.0.113.5\nip,999.1.1.1\nip,nope\nip,1.2.3.999\n")
+    logs = tmp_path / "e.ndjson"
+    logs.write_text('{"@timestamp": "2024-01-01T00:00:00Z", "source.ip": "203.0.113.5"}\n')
+    (tmp_path / "no_rules").mkdir()
+    code = run("run", str(logs), "--db", str(tmp_path / "a.duckdb"), "--indicators", str(feed),
+               "--rules", str(tmp_path / "no_rules"))  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "3 feed entries could not be used" in err
+    assert "(and 2 more)" in err  # one shown, two more: 1 + 2 = 3

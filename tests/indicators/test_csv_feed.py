@@ -173,6 +173,53 @@ def test_wrong_width_rows_are_problems(tmp_path: Path) -> None:
     assert r.problems[0].line == 3 and "expected 3 fields" in r.problems[0].reason
 
 
+def test_one_bad_row_near_the_top_is_a_problem_not_an_unknown_format(tmp_path: Path) -> None:
+    from detect.indicators.feeds import detect_feed_format, load_feed
+
+    rows = [f"ip,10.0.0.{n},me,80,high,a\n" for n in range(1, 51)]
+    rows.insert(4, "ip,1.2.3.4,me,50,high,a,extra\n")
+    path = write(tmp_path, "type,value,source,confidence,severity,tags\n" + "".join(rows))
+    assert detect_feed_format(path) == "csv"
+    r = load_feed(path)
+    assert r.indicators.num_rows == 50
+    assert [(p.line, p.reason.split(";")[0]) for p in r.problems] == [
+        (6, "expected 6 fields as the header has, got 7")]
+    # a sample of mostly other widths is still no CSV feed
+    assert not csv_feed.sniff(b"type,value\n" + b"a,b,c\n" * 5 + b"ip,1.2.3.4\n", Path("x"))
+
+
+def _typed_rows(n: int) -> list[str]:
+    return [f"ip,10.{i >> 8 & 255}.{i & 255}.1,me,80,high,a\n" for i in range(1, n + 1)]
+
+
+def test_an_unterminated_quote_is_named_by_its_line_and_the_rest_is_read(
+        tmp_path: Path) -> None:
+    rows = _typed_rows(1000)
+    rows[900] = 'ip,"10.250.0.1,me,80,high,a\n'  # line 902 (the header is line 1)
+    r = load(write(tmp_path, "type,value,source,confidence,severity,tags\n" + "".join(rows)))
+    assert r.indicators.num_rows == 999
+    assert "10.3.134.1" in r.indicators["value"].to_pylist()  # line 903, after the quote
+    assert [p.line for p in r.problems] == [902]
+    assert "never closed" in r.problems[0].reason and "99 line(s)" in r.problems[0].reason
+    assert r.problems[0].raw == 'ip,"10.250.0.1,me,80,high,a'
+
+
+def test_stray_quotes_that_pair_up_do_not_join_rows(tmp_path: Path) -> None:
+    rows = _typed_rows(20)
+    rows[4] = 'ip,10.250.0.1,"me,80,high,a\n'  # line 8, closed by the stray quote of line 11
+    rows[7] = 'ip,10.250.0.2,me",80,high,a\n'
+    rows[12] = 'ip,10.250.0.3,me,80,high,"a\n'  # line 16, closed on line 17
+    rows[13] = 'ip,10.250.0.4,me,80,high,a"\n'
+    text = "type,value,source,confidence,severity,tags,description\n"
+    text += "ip,10.250.0.5,me,80,high,a,\"two\nlines, fine\"\n"  # a real multi-line value
+    text += "".join(r.rstrip("\n") + ",\n" for r in rows)
+    r = load(write(tmp_path, text))
+    assert [p.line for p in r.problems] == [8, 16]
+    assert all("closes on line" in p.reason for p in r.problems)
+    assert r.indicators.num_rows == 19
+    assert r.indicators["description"][0].as_py() == "two\nlines, fine"
+
+
 def test_sniff() -> None:
     assert csv_feed.sniff(b"type,value\nip,1.2.3.4\n", Path("x"))
     assert csv_feed.sniff(FEODO.encode(), Path("x"))

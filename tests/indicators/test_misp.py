@@ -194,6 +194,24 @@ def test_object_attributes_deleted_and_problems(tmp_path: Path) -> None:
     assert all(p.line is not None and p.reason.startswith("00000000-") for p in result.problems)
 
 
+def test_problems_of_attributes_without_uuid_name_their_place(tmp_path: Path) -> None:
+    bare = [{"type": "ip-dst", "value": "not-an-ip", "to_ids": True},
+            {"type": "domain", "value": "fine.example", "to_ids": True}, "junk"]
+    objects = [{"name": "x", "Attribute": [{"type": "md5", "value": "zzzz", "to_ids": True}]}]
+    result = load(write(tmp_path, {"Event": event(bare, objects=objects)}))
+    assert rows(result) == [("domain", "fine.example", None)]
+    assert [p.reason.split(":")[0] for p in result.problems] == [
+        f"Attribute[0] of event {UUID1}", f"Attribute[2] of event {UUID1}",
+        f"Object[0].Attribute[0] of event {UUID1}"]
+    assert str(result.problems[0]).endswith(
+        f"event.json: Attribute[0] of event {UUID1}: ip-dst: not an IP address: 'not-an-ip' "
+        "('not-an-ip')")
+    no_uuid = event(bare[:1])
+    del no_uuid["uuid"]
+    result = load(write(tmp_path, {"Event": no_uuid}, name="no_uuid.json"))
+    assert result.problems[0].reason.startswith("Attribute[0]: ip-dst: not an IP address")
+
+
 def test_rest_response_wrapper_and_gzip(tmp_path: Path) -> None:
     doc = {"response": [{"Event": event([attr("domain", "a.example")])},
                         {"Event": event([attr("domain", "b.example")], uuid=UUID2)}]}

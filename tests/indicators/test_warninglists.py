@@ -6,6 +6,9 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
+from detect.errors import InputError
 from detect.indicators.warninglists import MISP_TYPES, load_warninglists
 
 
@@ -64,7 +67,7 @@ def test_bad_json_unknown_type_bad_regex_are_problems(tmp_path: Path) -> None:
     )
     _write(tmp_path / "nolist" / "list.json", {"name": "n", "type": "string"})
     _write(tmp_path / "ent" / "list.json", {"name": "e", "type": "string", "list": [3, ""]})
-    lists = load_warninglists([tmp_path, tmp_path / "missing.json", str(tmp_path / "*.nope")])
+    lists = load_warninglists([tmp_path, str(tmp_path / "*.nope")])
     reasons = " | ".join(str(p) for p in lists.problems)
     assert "not valid JSON" in reasons
     assert "unknown type 'fuzzy'" in reasons
@@ -72,10 +75,17 @@ def test_bad_json_unknown_type_bad_regex_are_problems(tmp_path: Path) -> None:
     assert "'/(?<=x)y/'" in reasons  # lookbehind: PCRE only
     assert "flag 'x'" in reasons
     assert "needs a 'list' array" in reasons
-    assert "no such file or folder" in reasons and "no file matches" in reasons
+    assert "no file matches" in reasons  # a glob may match nothing; a path must exist
     assert "entry is not a non-empty string" in reasons
     assert lists.names() == ["ent", "rx"]
     assert [p for _, p in lists.regexes[1]] == ["(?i)^ok$"]
+
+
+def test_a_missing_list_path_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "rfc1918").write_text("10.0.0.0/8\n")
+    with pytest.raises(InputError, match="no such allowlist file or folder") as e:
+        load_warninglists([tmp_path / "rfc1918", tmp_path / "rfc1981"])
+    assert e.value.location is not None and e.value.location.path == str(tmp_path / "rfc1981")
 
 
 def test_hostname_entries(tmp_path: Path) -> None:

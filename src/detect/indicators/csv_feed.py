@@ -129,7 +129,11 @@ def find_header(lines: list[str], column: str | None = None) -> tuple[list[str],
 
 
 def sniff(head: bytes, path: Path) -> bool:
-    """A header with a known value column, and comma-separated rows of its width."""
+    """A header with a known value column, and comma-separated rows of its width.
+
+    Most sampled rows, not all: one bad row near the top is a problem the loader
+    reports with its line, not a reason to call the whole file no feed at all.
+    """
     del path
     lines = head.decode("utf-8", errors="replace").splitlines()[:400]
     found = find_header(lines)
@@ -141,7 +145,8 @@ def sniff(head: bytes, path: Path) -> bool:
     rows = [r for r in lines[start:start + _SNIFF_ROWS] if r.strip() and not r.startswith("#")]
     if len(head) >= 65_536 and len(rows) > 1:
         rows = rows[:-1]
-    return all(len(_parse(r)) == len(header) for r in rows)
+    fit = sum(len(_parse(r)) == len(header) for r in rows)
+    return not rows or 2 * fit > len(rows)
 
 
 def _column(keys: list[str], names: tuple[str, ...]) -> int | None:
@@ -164,16 +169,41 @@ def split_host_port(text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def _data_lines(f: Iterator[str], start: int, counter: list[int]) -> Iterator[str]:
-    """Lines after the header that are neither blank nor comments; counter[0] = line number."""
-    for number, line in enumerate(f, 1):
-        if number <= start:
-            continue
-        counter[0] = number
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        yield line
+class _DataLines:
+    """Lines after the header that are neither blank nor comments, for ``csv.reader``.
+
+    Remembers the numbered lines of the record being read (``record``) and whether the
+    file ran out under it (``at_end``), so a record whose quote opened by mistake can be
+    put back (``again``) and read again from the line after the one it started on.
+    """
+
+    def __init__(self, f: Iterator[str], start: int) -> None:
+        self._source = ((number, line) for number, line in enumerate(f, 1)
+                        if number > start and line.strip()
+                        and not line.strip().startswith("#"))
+        self._again: list[tuple[int, str]] = []  # put back, in reverse order
+        self.record: list[tuple[int, str]] = []
+        self.at_end = False
+
+    def __iter__(self) -> _DataLines:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            item = self._again.pop()
+        else:
+            try:
+                item = next(self._source)
+            except StopIteration:
+                self.at_end = True
+                raise
+        self.record.append(item)
+        return item[1]
+
+    def again(self, items: list[tuple[int, str]]) -> None:
+        """Read ``items`` again, before any line not read yet."""
+        self._again.extend(reversed(items))
+        self.at_end = False
 
 
 _WS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())  # what str.strip strips
@@ -229,23 +259,75 @@ def _arrow_columns(path: Path, start: int, width: int) -> tuple[list[pa.Array], 
 def _csv_columns(path: Path, start: int, header: list[str], problems: list[tuple[int, str,
                                                                                    str | None]]
                  ) -> tuple[list[pa.Array], np.ndarray]:
-    """The data rows with the ``csv`` module (comments, quoted newlines ...) and their lines."""
+    """The data rows with the ``csv`` module (comments, quoted newlines ...) and their lines.
+
+    A row's line is the line it starts on. A quote that runs over lines and never closes,
+    or closes into a row of the wrong width, or makes a value over the ``csv`` field limit,
+    is a stray quote: that row is a problem named by the line the quote opened on, and
+    the lines after it are read again as rows of their own (nothing is silently lost).
+    """
     width = len(header)
     cols: list[list[str]] = [[] for _ in range(width)]
     lines: list[int] = []
-    counter = [0]
     with text_lines(path) as f:
-        for fields in csv.reader(_data_lines(f, start, counter), skipinitialspace=True):
-            number = counter[0]
-            if len(fields) != width:
-                problems.append((number, f"expected {width} fields as the header has, got "
-                                 f"{len(fields)}; quote values that hold commas",
-                                 ",".join(fields)))
-                continue
-            lines.append(number)
-            for c, v in zip(cols, fields, strict=True):
-                c.append(v)
+        data = _DataLines(f, start)
+        done = False
+        while not done:
+            done = True
+            reader = csv.reader(data, skipinitialspace=True)
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:  # a value over the field limit: a stray quote
+                    fields, error = [], str(e)
+                else:
+                    error = None
+                record, data.record = data.record, []
+                number = record[0][0]
+                if len(record) > 1 and (error or data.at_end or len(fields) != width
+                                        or _swallows_rows(record, width)):
+                    problems.append((number, _stray_quote(record, fields, width, error,
+                                                          at_end=data.at_end),
+                                     record[0][1].strip()))
+                    data.again(record[1:])
+                    done = False
+                    break  # a new reader: this one may have seen the end of the file
+                if len(fields) != width:
+                    problems.append((number, f"expected {width} fields as the header has, got "
+                                     f"{len(fields)}; quote values that hold commas",
+                                     ",".join(fields)))
+                    continue
+                lines.append(number)
+                for c, v in zip(cols, fields, strict=True):
+                    c.append(v)
     return [pa.array(c, type=pa.string()) for c in cols], np.array(lines, dtype=np.int64)
+
+
+def _swallows_rows(record: list[tuple[int, str]], width: int) -> bool:
+    """A line after the first that is a row of the header's width on its own: the quote
+    that joined it was a stray one closed by another (a value's own newlines seldom are)."""
+    return any(len(_parse(line)) == width for _, line in record[1:])
+
+
+def _stray_quote(record: list[tuple[int, str]], fields: list[str], width: int,
+                 error: str | None, *, at_end: bool) -> str:
+    """Why a row that a quote stretched over several lines is not used."""
+    last = record[-1][0]
+    if at_end:
+        what = (f"a quote opened on this line is never closed (the row would run to the "
+                f"end of the file, line {last})")
+    elif error:
+        what = f"a quote opened on this line runs on to line {last} ({error})"
+    elif len(fields) == width:
+        what = (f"a quote opened on this line closes on line {last}, joining lines that "
+                "are rows of their own")
+    else:
+        what = (f"a quote opened on this line closes on line {last}, making a row of "
+                f"{len(fields)} fields where the header has {width}")
+    return (f"{what}; this row is skipped, the {len(record) - 1:,} line(s) after it are "
+            "read as rows of their own")
 
 
 def _per_unique(col: pa.Array, fn: Callable[[str], Any], typ: pa.DataType

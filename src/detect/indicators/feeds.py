@@ -333,6 +333,14 @@ def merge_results(results: Iterable[LoadResult]) -> LoadResult:
     return LoadResult(table, problems, dict(skipped))
 
 
+def require_paths(specs: list[str]) -> None:
+    """``InputError`` for a spec that is no glob and names no file or folder."""
+    for spec in map(str, specs):
+        if not _GLOB_CHARS & set(spec) and not Path(spec).exists():
+            msg = "no such feed file or folder"
+            raise InputError(msg, location=Location(spec))
+
+
 def _expand(spec: str) -> list[tuple[Path, bool]]:
     """Feed paths for one spec, each with whether it was named (True) or found (False)."""
     if _GLOB_CHARS & set(spec):
@@ -344,11 +352,8 @@ def _expand(spec: str) -> list[tuple[Path, bool]]:
         for m in matches:
             out.extend(_expand_path(m, named=False))
         return out
-    path = Path(spec)
-    if not path.exists():
-        msg = "no such feed file or folder"
-        raise InputError(msg, location=Location(spec))
-    return _expand_path(path, named=True)
+    require_paths([spec])
+    return _expand_path(Path(spec), named=True)
 
 
 def _expand_path(path: Path, *, named: bool) -> list[tuple[Path, bool]]:

@@ -204,10 +204,15 @@ def build_index(
     while feeds, allowlists and options stay the same.
     """
     from detect.indicators.feeds import load_feeds
+    from detect.indicators.feeds import require_paths as require_feed_paths
     from detect.indicators.suppress import suppress
-    from detect.indicators.warninglists import load_warninglists
+    from detect.indicators.warninglists import load_warninglists, require_paths
 
     t0 = time.perf_counter()
+    # before the cache: the key hashes only files that exist, so a mistyped path would
+    # find the index built without it
+    require_feed_paths(list(feeds))
+    require_paths(list(allowlists))
     options = options or FeedOptions()
     key = index_key(feeds, allowlists, options, layout)
     if cache_dir is not None:

@@ -135,6 +135,7 @@ class _EventContext:
     tags: tuple[str, ...]
     info: str | None
     lines: dict[str, int]
+    uuid: str | None = None  # the event's, to name an attribute that has none
 
 
 def _read_text(path: Path, acc: _Accumulator) -> str | None:
@@ -219,28 +220,34 @@ def _load_event(event: dict[str, Any], path: Path, lines: dict[str, int], fallba
         tags=tuple(_event_tags(event)),
         info=str(event["info"]) if event.get("info") else None,
         lines=lines,
+        uuid=str(event["uuid"]) if event.get("uuid") else None,
     )
-    for attr in event.get("Attribute") or ():
-        _load_attribute(attr, None, ctx, acc)
-    for obj in event.get("Object") or ():
+    for i, attr in enumerate(event.get("Attribute") or ()):
+        _load_attribute(attr, None, ctx, acc, place=f"Attribute[{i}]")
+    for j, obj in enumerate(event.get("Object") or ()):
         if not isinstance(obj, dict):
             continue
         gone = _flag(obj.get("deleted"))  # a deleted object deletes its attributes
-        for attr in obj.get("Attribute") or ():
-            _load_attribute(attr, obj, ctx, acc, deleted=gone)
+        for i, attr in enumerate(obj.get("Attribute") or ()):
+            _load_attribute(attr, obj, ctx, acc, place=f"Object[{j}].Attribute[{i}]",
+                            deleted=gone)
 
 
 def _load_attribute(attr: Any, obj: dict[str, Any] | None, ctx: _EventContext,
-                    acc: _Accumulator, *, deleted: bool = False) -> None:
+                    acc: _Accumulator, *, place: str, deleted: bool = False) -> None:
+    """One attribute; ``place`` (``Attribute[3]``) names it in problems when it has no uuid."""
+    if ctx.uuid:
+        place = f"{place} of event {ctx.uuid}"
     if not isinstance(attr, dict):
-        acc.problems.append(FeedProblem(str(ctx.path), None, "attribute is not a JSON object",
+        acc.problems.append(FeedProblem(str(ctx.path), ctx.lines.get(ctx.uuid or ""),
+                                        f"{place}: attribute is not a JSON object",
                                         repr(attr)[:200]))
         return
-    uuid = str(attr.get("uuid", ""))
-    line = ctx.lines.get(uuid)
+    uuid = str(attr.get("uuid") or "")
+    line = ctx.lines.get(uuid) if uuid else None
     seen = {k: attr.get(k) or (obj or {}).get(k) for k in ("first_seen", "last_seen")}
     _add_attribute(
-        acc, path=ctx.path, line=line, ident=uuid,
+        acc, path=ctx.path, line=line, ident=uuid or place,
         kind=str(attr.get("type", "")), value=attr.get("value"),
         to_ids=_flag(attr.get("to_ids")), deleted=deleted or _flag(attr.get("deleted")),
         tags=_merge(ctx.tags, _tag_names(attr)), source=ctx.source, severity=ctx.severity,

@@ -55,6 +55,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detect.errors import InputError, Location
 from detect.indicators import normalize as nz
 from detect.indicators.model import INDICATOR_TYPES, FeedProblem
 
@@ -66,6 +67,7 @@ __all__ = [
     "Warninglist",
     "ip_ranges",
     "load_warninglists",
+    "require_paths",
 ]
 
 MATCH_TYPES: tuple[str, ...] = ("string", "hostname", "cidr", "substring", "regex")
@@ -342,12 +344,28 @@ def _read_text(path: Path) -> str:
     return raw.decode("utf-8")
 
 
+_GLOB_CHARS = frozenset("*?[")
+
+
+def require_paths(specs: list[str | Path] | tuple[str, ...]) -> None:
+    """``InputError`` for a spec that is no glob and names no file or folder.
+
+    A glob that matches nothing stays a problem (a folder of optional lists), but a
+    mistyped path would silently suppress nothing.
+    """
+    for spec in specs:
+        text = str(spec)
+        if not _GLOB_CHARS & set(text) and not Path(text).exists():
+            msg = "no such allowlist file or folder"
+            raise InputError(msg, location=Location(text))
+
+
 def _expand(specs: list[str | Path], b: _Builder) -> list[Path]:
     """Files named by specs: files as given, folders searched, globs expanded."""
     files: list[Path] = []
     for spec in specs:
         text = str(spec)
-        if any(c in text for c in "*?["):
+        if _GLOB_CHARS & set(text):
             found = sorted(Path(p) for p in glob.glob(text, recursive=True))  # noqa: PTH207 (absolute patterns)
             if not found:
                 b.problem(text, "no file matches this pattern")
@@ -362,8 +380,9 @@ def _expand(specs: list[str | Path], b: _Builder) -> list[Path]:
             files.extend(inside)
         elif p.is_file():
             files.append(p)
-        else:
-            b.problem(text, "no such file or folder")
+        else:  # a mistyped path would silently suppress nothing: stop, as for a feed
+            msg = "no such allowlist file or folder"
+            raise InputError(msg, location=Location(text))
     seen: set[Path] = set()
     unique = []
     for f in files:
@@ -397,6 +416,7 @@ def load_warninglists(specs: list[str | Path]) -> SuppressionSet:
 
     A file is a warninglist when its content is a JSON object, an allowlist
     otherwise. Unreadable lists and bad entries land in ``problems``; the rest loads.
+    A path (not a glob) that names nothing raises ``InputError``.
 
     Examples
     --------
