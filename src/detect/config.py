@@ -18,13 +18,18 @@ from detect.errors import ConfigError
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 ENV_PREFIX = "DETECT_"
 DEFAULT_CONFIG = Path("detect.toml")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a source checkout: src/detect/config.py
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parents[1]  # a source checkout: src/detect/config.py
 
 
 def bundled(*parts: str) -> Path | None:
-    """A path shipped with a source checkout (``rules/``, ``data/samples``), when present."""
-    p = PROJECT_ROOT.joinpath(*parts)
-    return p if p.exists() else None
+    """A path shipped with the package (the rule pack, ``rules/``) or with a source
+    checkout (``data/samples``), when present."""
+    for base in (PACKAGE_DIR, PROJECT_ROOT):
+        p = base.joinpath(*parts)
+        if p.exists():
+            return p
+    return None
 
 
 @dataclass(frozen=True)

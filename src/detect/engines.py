@@ -69,6 +69,8 @@ def load_engines(settings: Settings) -> EngineSet:
     _add_anomaly(engines, settings)
     if settings.indicators_or_default():
         _add_indicators(engines, settings)  # an unreadable feed: ConfigError (exit 2)
+    else:
+        engines.notes.append("no indicator feeds (--indicators, or indicators in detect.toml)")
     if not engines.engines and engines.anomaly is None:
         # inputs would be recorded as done with nothing looked for: a later run with rules
         # would skip them as unchanged
@@ -245,11 +247,9 @@ def _add_indicators(engines: EngineSet, settings: Settings) -> None:
         f"allowlists) {how} in {index.seconds:.2f} s"
     )
     if index.problems:
-        shown = index.problems[:MAX_LISTED_PROBLEMS]
-        more = len(index.problems) - len(shown)
+        more = len(index.problems) - 1
         engines.problems.append(
             f"{len(index.problems):,} feed entries could not be used (see 'detect indicators "
-            "validate')"
-            + (f"; first: {shown[0]}" if shown else "")
+            f"validate'); first: {index.problems[0]}"
             + (f" (and {more:,} more)" if more > 0 else "")
         )
