@@ -172,3 +172,22 @@ def test_expand_inputs_walks_folders_and_globs_and_reports_missing(tmp_path: Pat
     assert [f.explicit for f in files] == [False, True]
     assert len(errors) == 1
     assert errors[0].location.path.endswith("missing.log")
+
+
+def test_a_gzip_cut_off_is_named_as_such_not_taken_for_empty(tmp_path: Path) -> None:
+    from detect.errors import NotTelemetryError
+
+    data = gzip.compress(b"".join(b'{"@timestamp": "2024-01-01T00:00:00Z", "i": %d}\n' % i
+                                  for i in range(5000)))  # fmt: skip
+    tiny = tmp_path / "tiny.json.gz"
+    tiny.write_bytes(data[:20])  # nothing decompresses
+    with pytest.raises(InputError, match="cannot read") as e:
+        detect_format(tiny)
+    assert not isinstance(e.value, NotTelemetryError)  # so a folder walk reports it
+    half = tmp_path / "half.json.gz"
+    half.write_bytes(data[: len(data) // 2])  # the head is readable: the format is known
+    assert detect_format(half) == "ndjson"
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    with pytest.raises(NotTelemetryError, match="file is empty"):
+        detect_format(empty)

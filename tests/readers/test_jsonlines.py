@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -114,8 +115,10 @@ def test_truncated_gzip_stops_the_file_naming_the_last_good_line(tmp_path: Path)
     data = gzip.compress(b"".join(b'{"i":%d}\n' % i for i in range(200_000)))
     p = tmp_path / "cut.json.gz"
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match="cannot read after line") as e:
+    readable = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cannot read line") as e:
         for _ in iter_json_blocks(ReadContext(p, batch_size=1000)):
             pass
     assert e.value.location.path == str(p)
-    assert e.value.location.line > 1
+    # the first line not wholly readable (lines before it were read, not lost)
+    assert e.value.location.line == readable.count(b"\n") + 1

@@ -49,8 +49,8 @@ def detect_format(path: Path) -> str:
     """Name the format of ``path`` from its content (gzip is looked through)."""
     try:
         head = read_head(path)
-    except OSError as e:
-        msg = f"cannot read: {e.strerror or e}"
+    except (OSError, EOFError) as e:  # EOFError: a gzip cut off before any content
+        msg = f"cannot read: {getattr(e, 'strerror', None) or e}"
         raise InputError(msg, location=Location(str(path))) from e
     if not head:  # no events: skipped in a folder (a rotated log of a quiet hour), as junk is
         msg = "file is empty"
