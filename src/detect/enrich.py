@@ -19,8 +19,9 @@ suffixes themselves and names with empty labels give null.
 Community ID is **not** computed at ingest: on a 1M-row canonical batch the numba
 kernel costs more than 15% of reading the same batch from Parquet (see
 ``benchmarks/test_enrich_bench.py``; measured numbers in ``COMMUNITY_ID_AT_INGEST``'s
-comment). Call :func:`community_id` where it is needed (evidence, export); it
-keeps ids the source already had.
+comment). Call :func:`community_id` where it is needed (evidence, export, and the
+Sigma engine for a batch when one of its rules tests the field); it keeps ids the
+source already had.
 """
 
 from __future__ import annotations

@@ -509,3 +509,23 @@ filter:
     (tmp_path / "filters" / "noise.yml").unlink()
     (tmp_path / "rules.yml").write_text(rule + "\n---\n" + sigma_filter)  # same file
     assert hits_rows(load_sigma([tmp_path]), events) == {1}
+
+
+def test_a_rule_on_community_id_sees_it_though_ingest_does_not_compute_it() -> None:
+    import communityid
+
+    flow = communityid.FlowTuple.make_tcp("10.0.0.1", "203.0.113.9", 51000, 443)
+    expected = communityid.CommunityID().calc(flow)  # the reference implementation
+    engine = engine_of(rule_yaml(f"sel:\n    network.community_id: '{expected}'\ncondition: sel",
+                                 logsource="category: firewall"))  # fmt: skip
+    conn = {"event.dataset": "conn", "network.transport": "tcp", "source.ip": "10.0.0.1",
+            "destination.ip": "203.0.113.9", "source.port": 51000}  # fmt: skip
+    events = [
+        {**conn, "destination.port": 443},
+        {**conn, "destination.port": 444},  # another flow
+        {**conn, "destination.port": 80, "network.community_id": expected},  # the sensor's own
+    ]
+    assert batch_of(events).column("network.community_id").null_count == 2  # not at ingest
+    assert hits_rows(engine, events) == {0, 2}
+    masks = engine.masks(batch_of(events))  # what correlations use
+    assert masks[engine.rule_ids[0]].tolist() == [True, False, True]

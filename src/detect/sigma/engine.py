@@ -312,9 +312,19 @@ class SigmaEngine:
             rows = rs.and_([rows, rs.dense(run.datasets(plan.datasets))], run.n)
         return rs.to_rows(rows, run.n)
 
+    def _prepared(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` with ``network.community_id`` filled when a rule tests it: ingest does
+        not compute it (see :mod:`detect.enrich`), and a rule must not see only nulls."""
+        i = batch.schema.get_field_index(_COMMUNITY_ID)
+        if i < 0 or not any(getattr(leaf, "column", None) == _COMMUNITY_ID for leaf in self.leaves):
+            return batch
+        from detect.enrich import community_id  # keeps the ids the source had
+
+        return batch.set_column(i, batch.schema.field(i), community_id(batch))
+
     def masks(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         """Per-rule boolean row masks, logsource filter applied."""
-        run = self.executor.start(batch)
+        run = self.executor.start(self._prepared(batch))
         out = {}
         for plan in self.plans:
             mask = np.zeros(batch.num_rows, dtype=np.bool_)
@@ -326,7 +336,7 @@ class SigmaEngine:
         """Hits (``HITS_SCHEMA``); ``field`` is the column of the first leaf that matched."""
         if batch.num_rows == 0 or not self.plans:
             return empty_hits()
-        run = self.executor.start(batch)
+        run = self.executor.start(self._prepared(batch))
         indices: list[np.ndarray] = []
         rule_idx: list[int] = []
         field_ids: list[np.ndarray] = []
@@ -368,6 +378,7 @@ class SigmaEngine:
 
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
+_COMMUNITY_ID = "network.community_id"
 
 
 def load_sigma(
