@@ -6,6 +6,7 @@ The Python API the ``detect`` command is a thin shell over:
 - :func:`run` detects over inputs and stores alerts in a DuckDB file;
 - :func:`match` writes one row per (event, rule) hit to Parquet;
 - :func:`load_rules` parses Sigma rules with pySigma, collecting every error;
+- :func:`load_indicators` loads indicator feeds and allowlists into one normalised table;
 - :func:`generate` writes synthetic telemetry with planted, labelled attacks.
 
 Examples
@@ -17,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from detect.indicators.index import IndicatorIndex
     from detect.readers.base import Reject
     from detect.runner import RunSummary
     from detect.synthetic import GenerateResult
@@ -123,6 +125,30 @@ def load_rules(paths: list[str | Path]) -> ValidationReport:
     return report
 
 
+def load_indicators(
+    feeds: list[str | Path], *, allowlists: Sequence[str | Path] = (), **settings: Any
+) -> IndicatorIndex:
+    """Load indicator feeds (files, folders, globs; format sniffed) and apply allowlists.
+
+    ``.indicators`` is the merged, normalised table (type, value, sources, confidence,
+    severity, tags, validity ...), ``.suppressed`` what the allowlists removed and why,
+    ``.problems`` every entry that could not be used (file and line). Nothing is cached.
+
+    Examples
+    --------
+    >>> import detect
+    >>> index = detect.load_indicators(["data/samples/indicators/indicators.csv"])
+    >>> index.indicators.num_rows > 0, index.problems
+    (True, [])
+    """
+    from detect.config import load_settings
+    from detect.indicators.engine import load_index
+
+    flags = {**settings, "indicators": [str(f) for f in feeds],
+             "allowlists": [str(a) for a in allowlists]}  # fmt: skip
+    return load_index(load_settings(flags=flags), use_cache=False)
+
+
 def generate(output: str | Path, *, events: int, seed: int = 1, **options: Any) -> GenerateResult:
     """Write synthetic telemetry with planted attacks and ground truth to ``output``.
 
@@ -138,4 +164,4 @@ def generate(output: str | Path, *, events: int, seed: int = 1, **options: Any) 
     return _generate(Path(output), events=events, seed=seed, **options)
 
 
-__all__ = ["__version__", "generate", "load_rules", "match", "read", "run"]
+__all__ = ["__version__", "generate", "load_indicators", "load_rules", "match", "read", "run"]

@@ -670,3 +670,20 @@ def test_sigma_support_doc(feature: str, supported: str, notes: str, tmp_path: P
     base = {"@timestamp": TS}
     batch = batch_of([{**base, **hit}, {**base, **miss}])
     assert engine.match(batch).column("event_index").to_pylist() == [0]
+
+
+def test_a_regex_re2_rejects_is_one_problem_without_native_log_noise(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "la.yml").write_text(
+        "title: lookahead\nid: 11111111-2222-3333-4444-555555555555\n"
+        "logsource: {category: dns}\ndetection:\n  sel:\n"
+        "    dns.question.name|re: 'evil(?=\\.com)'\n  condition: sel\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "detect", "validate", "--rules", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "la.yml:6" in out.stderr and "(?=" in out.stderr  # the problem, with its line
+    assert "re2.cc" not in out.stderr and "absl" not in out.stderr  # RE2's own log lines

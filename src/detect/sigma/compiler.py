@@ -31,8 +31,10 @@ Anything else raises :class:`UnsupportedError` with a reason; the engine reports
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -149,6 +151,25 @@ class LeafBuilder:
 
 # ---------------------------------------------------------------------------------------
 # Strings and wildcards
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null: native libraries (RE2 through Arrow) print
+    errors there that the caller reports itself (a rule's problem, once, with its file)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _re2_escape(s: str) -> str:
@@ -404,7 +425,8 @@ class Compiler:
             raw = pcre_dollar(raw)
         pattern = (f"(?{flags})" if flags else "") + raw
         try:
-            pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+            with native_stderr_silenced():  # RE2 logs its own error lines to fd 2
+                pc.match_substring_regex(pa.array([""], pa.string()), pattern)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             msg = f"regex not supported by RE2 ({name}): {str(e).splitlines()[0]}"
             raise UnsupportedError(msg) from e

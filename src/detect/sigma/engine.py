@@ -26,7 +26,12 @@ from sigma.rule.attributes import SigmaRuleLocation
 from detect.hits import HITS_SCHEMA, RuleInfo, empty_hits
 from detect.sigma import rowsets as rs
 from detect.sigma.cache import load_plan, plan_key, save_plan
-from detect.sigma.compiler import LeafBuilder, UnsupportedError, compile_rule
+from detect.sigma.compiler import (
+    LeafBuilder,
+    UnsupportedError,
+    compile_rule,
+    native_stderr_silenced,
+)
 from detect.sigma.executor import BatchRun, Executor
 from detect.sigma.logsource import datasets
 from detect.sigma.pipelines import apply_pipeline
@@ -131,9 +136,10 @@ def parse_rules(
             errors.append(RuleError(str(f), f"cannot read: {e}"))
             continue
         try:
-            collection = SigmaCollection.from_yaml(
-                text, collect_errors=True, source=SigmaRuleLocation(f)
-            )
+            with native_stderr_silenced():  # pySigma's RE2 check logs what it raises
+                collection = SigmaCollection.from_yaml(
+                    text, collect_errors=True, source=SigmaRuleLocation(f)
+                )
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
