@@ -139,10 +139,14 @@ def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> Non
         f"{'loaded from the plan cache' if engine.from_cache else 'compiled'} "
         f"from {len(rules):,} file(s); "
         f"{len(engine.unsupported):,} use features not supported yet (skipped, see "
-        f"'detect validate'), {len(engine.errors):,} could not be parsed"
+        f"'detect validate'), {len(engine.errors):,} parse error(s) in "
+        f"{len({e.file for e in engine.errors}):,} file(s)"
     )
     for error in engine.errors[:MAX_LISTED_PROBLEMS]:
         engines.problems.append(str(error))
+    if len(engine.errors) > MAX_LISTED_PROBLEMS:
+        more = len(engine.errors) - MAX_LISTED_PROBLEMS
+        engines.problems.append(f"... and {more:,} more rule problem(s) (see 'detect validate')")
 
 
 def correlations(
