@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,8 @@ def read(
     """Stream files, folders or globs as canonical record batches (``detect.schema``).
 
     Each file's format is recognised by content. Bad lines go to ``on_reject``; a file
-    that cannot be read raises :class:`detect.errors.InputError`.
+    that cannot be read raises :class:`detect.errors.InputError`. In a folder, files that
+    are not telemetry (a report, an empty file) are skipped, as ``detect run`` skips them.
 
     Examples
     --------
@@ -54,13 +56,23 @@ def read(
     8 fixed_size_binary[16]
     """
     from detect.enrich import enrich as enrich_batch
+    from detect.errors import NotTelemetryError
     from detect.readers import expand_inputs, read_file
 
     files, errors = expand_inputs(list(paths))
     if errors:
         raise errors[0]
     for f in files:
-        for batch in read_file(f.path, batch_size=batch_size, on_reject=on_reject):
+        batches = read_file(f.path, batch_size=batch_size, on_reject=on_reject)
+        try:
+            first = next(batches, None)  # format and schema are checked before any batch
+        except NotTelemetryError:
+            if f.explicit:
+                raise
+            continue
+        if first is None:
+            continue
+        for batch in itertools.chain([first], batches):
             yield enrich_batch(batch) if enrich else batch
 
 
