@@ -355,3 +355,15 @@ def test_oasis_spec_examples(shared_datasets: Path) -> None:
     # SCOs without created/modified/spec_version are counted, not problems
     infra = stix.load(folder / "infrastructure.json", options=FeedOptions())
     assert infra.problems == [] and infra.skipped["not an indicator: ipv4-addr"] == 1
+
+
+def test_valid_until_not_after_valid_from_is_a_problem(tmp_path: Path) -> None:
+    backwards = indicator("[ipv4-addr:value = '198.51.100.7']",
+                          valid_from="2024-01-02T00:00:00Z", valid_until="2024-01-01T00:00:00Z")
+    fine = indicator("[ipv4-addr:value = '198.51.100.8']",
+                     id="indicator--33333333-2222-4333-8444-555555555555",
+                     valid_from="2024-01-01T00:00:00Z", valid_until="2024-01-02T00:00:00Z")
+    result = load_doc(tmp_path, bundle(backwards, fine))
+    assert rows(result) == [("ip", "198.51.100.8", None)]  # never valid: not loaded
+    (problem,) = result.problems
+    assert backwards["id"] in problem.reason and "not after valid_from" in problem.reason

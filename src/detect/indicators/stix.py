@@ -424,6 +424,14 @@ def _load_indicator(obj: dict[str, Any], oid: str, path: Path, line: int | None,
     except ValueError as e:
         problems.append(FeedProblem(str(path), line, f"{oid}: {e}", pattern))
         return
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        # STIX 2.1 (4.2 Indicator): valid_until MUST be greater than valid_from; as given,
+        # the indicator is valid at no time and would never match
+        problems.append(FeedProblem(
+            str(path), line, f"{oid}: valid_until {obj.get('valid_until')} is not after "
+            f"valid_from {obj.get('valid_from')} (STIX requires it): never valid, not loaded",
+            pattern))  # fmt: skip
+        return
     try:
         dnf = compile_pattern(pattern)
     except (ParseException, ParseCancellationException) as e:
