@@ -59,3 +59,30 @@ def test_rule_files_skip_test_event_folders(tmp_path: Path) -> None:
     (tmp_path / "tests" / "a.yml").write_text("positive: []\n")
     assert rule_files((str(tmp_path),)) == [tmp_path / "a.yml"]
     assert rule_files((str(tmp_path / "tests" / "a.yml"),)) == [tmp_path / "tests" / "a.yml"]
+
+
+def test_correlations_are_cached_beside_the_sigma_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detect.anomaly import correlation
+    from detect.config import bundled
+    from detect.engines import correlations, rule_files
+    from detect.sigma import load_sigma
+
+    files = rule_files((str(bundled("rules")),))
+    first = correlations(load_sigma(files), files, cache_dir=tmp_path)
+    assert first is not None and first[0].plans
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(correlation, "parse_correlation_rules", no_parsing)
+    sigma = load_sigma(files)
+    again = correlations(sigma, files, cache_dir=tmp_path)
+    assert again is not None
+    assert [p.rule_id for p in again[0].plans] == [p.rule_id for p in first[0].plans]
+    assert again[1] == first[1]  # alert metadata too
+    assert sigma.silenced == sorted(again[0].suppressed_base_rules)  # still applied
+    (tmp_path / "sigma").rename(tmp_path / "gone")  # no cache: parsed (and so fails here)
+    with pytest.raises(AssertionError, match="parsed again"):
+        correlations(load_sigma(files), files, cache_dir=tmp_path)

@@ -18,6 +18,7 @@ from detect.readers import expand_inputs
 
 if TYPE_CHECKING:
     from detect.anomaly.correlation import CorrelationDetector
+    from detect.anomaly.engine import FindingInfo
     from detect.sigma.engine import LoadedRule, SigmaEngine
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -150,21 +151,25 @@ def _add_sigma(engines: EngineSet, rules: list[Path], settings: Settings) -> Non
 
 
 def correlations(
-    sigma: SigmaEngine, rules: list[Path], placeholders: dict | None = None
-) -> tuple[CorrelationDetector, list[LoadedRule]] | None:
-    """The Sigma correlation rules among ``rules`` as a detector, with the rules it parsed
-    (None when there are none).
+    sigma: SigmaEngine,
+    rules: list[Path],
+    placeholders: dict | None = None,
+    *,
+    cache_dir: Path | None = None,
+) -> tuple[CorrelationDetector, dict[str, FindingInfo]] | None:
+    """The Sigma correlation rules among ``rules`` as a detector, with alert metadata of
+    every rule it parsed by id (None when there are none).
 
     Correlations the detector runs leave the Sigma engine's unsupported list (their
     reasons, if any, replace them); base rules of ``generate: false`` correlations are
-    silenced in ``sigma`` (the correlation evaluates them itself).
+    silenced in ``sigma`` (the correlation evaluates them itself). With ``cache_dir`` the
+    detector is kept beside the Sigma plan (parsing every rule again for it took half a
+    second of each start), under a key of the same rule files and its own code.
     """
     if not any("SigmaCorrelationRule" in u.reason for u in sigma.unsupported):
         return None
-    from detect.anomaly.correlation import CorrelationDetector, parse_correlation_rules
-
-    loaded, _ = parse_correlation_rules(rules)
-    detector = CorrelationDetector(loaded, placeholders=placeholders)
+    found = _load_correlations(rules, placeholders, cache_dir)
+    detector = found[0]
     handled = {p.rule_id for p in detector.plans} | {u.rule_id for u in detector.unsupported}
     sigma.unsupported = [
         u
@@ -172,20 +177,38 @@ def correlations(
         if not ("SigmaCorrelationRule" in u.reason and u.rule_id in handled)
     ] + list(detector.unsupported)
     sigma.silence(detector.suppressed_base_rules)
-    return detector, loaded
+    return found
 
 
-def _add_correlations(
-    engines: EngineSet, sigma: SigmaEngine, rules: list[Path], settings: Settings
-) -> None:
-    """Sigma correlation rules run as a stateful detector beside the anomaly ones."""
-    from detect.anomaly.engine import AnomalyEngine, FindingInfo
+def _load_correlations(
+    rules: list[Path], placeholders: dict | None, cache_dir: Path | None
+) -> tuple[CorrelationDetector, dict[str, FindingInfo]]:
+    import hashlib
+
+    import detect.anomaly.correlation as correlation_module
+    from detect.anomaly.correlation import CorrelationDetector, parse_correlation_rules
+    from detect.sigma.cache import load_plan, plan_key, save_plan
+
+    key = ""
+    if cache_dir is not None:
+        h = hashlib.sha256(plan_key(rules, placeholders).encode())
+        h.update(Path(correlation_module.__file__).read_bytes())
+        key = "correlations-" + h.hexdigest()[:32]
+        cached = load_plan(cache_dir, key)
+        if isinstance(cached, tuple) and isinstance(cached[0], CorrelationDetector):
+            return cached
+    loaded, _ = parse_correlation_rules(rules)
+    found = (CorrelationDetector(loaded, placeholders=placeholders), _finding_infos(loaded))
+    if cache_dir is not None:
+        save_plan(found, cache_dir, key)
+    return found
+
+
+def _finding_infos(loaded: list[LoadedRule]) -> dict[str, FindingInfo]:
+    """Alert metadata (title, ATT&CK, author, references) of parsed rules, by rule id."""
+    from detect.anomaly.engine import FindingInfo
     from detect.sigma.engine import rule_info
 
-    found = correlations(sigma, rules, load_placeholders(settings.placeholders))
-    if found is None or not found[0].plans:
-        return
-    detector, loaded = found
     by_id = {}
     for item in loaded:
         rule = item.rule
@@ -198,6 +221,24 @@ def _add_correlations(
                 info.author if info else None,
                 info.references if info else (),
             )
+    return by_id
+
+
+def _add_correlations(
+    engines: EngineSet, sigma: SigmaEngine, rules: list[Path], settings: Settings
+) -> None:
+    """Sigma correlation rules run as a stateful detector beside the anomaly ones."""
+    from detect.anomaly.engine import AnomalyEngine, FindingInfo
+
+    found = correlations(
+        sigma,
+        rules,
+        load_placeholders(settings.placeholders),
+        cache_dir=settings.cache_dir_or_default(),
+    )
+    if found is None or not found[0].plans:
+        return
+    detector, by_id = found
     if engines.anomaly is None:
         engines.anomaly = AnomalyEngine(flush_rows=settings.detector_rows)
     engines.anomaly.add(
