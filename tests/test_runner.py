@@ -82,6 +82,9 @@ def test_hits_become_alerts_per_rule_entity_and_window(tmp_path: Path, logs: Pat
     assert summary.status == "ok"
     assert summary.hits == 4
     assert summary.alerts_new == 2
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT hits FROM runs").fetchall() == [(4,)]  # counts per stage
+    con.close()
     rows = alerts(db)
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
         ("test-dns-port", "10.0.0.1", "high", 3), ("test-dns-port", "10.0.0.1", "high", 1)]

@@ -220,6 +220,7 @@ def run(
                     events_read=summary.events,
                     events_rejected=summary.rejects,
                     bytes_read=summary.bytes,
+                    hits=summary.hits,
                     read_seconds=secs.get("read"),
                     enrich_seconds=secs.get("enrich"),
                     match_seconds=secs.get("match"),

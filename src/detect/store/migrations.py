@@ -165,6 +165,10 @@ ALTER TABLE runs ADD COLUMN late_events BIGINT;
 ALTER TABLE runs ADD COLUMN detectors JSON;
 """
 
+_RUN_HITS = """
+ALTER TABLE runs ADD COLUMN hits BIGINT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_runs", _RUNS),
     Migration("0002_inputs", _INPUTS),
@@ -172,6 +176,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_alert_contributions", _CONTRIBUTIONS),
     Migration("0005_indicator_sets", _INDICATOR_SETS),
     Migration("0006_anomaly_state", _ANOMALY_STATE),
+    Migration("0007_run_hits", _RUN_HITS),  # rule and indicator hits (DESIGN: counts per stage)
 )
 
 _CREATE_TABLE = """

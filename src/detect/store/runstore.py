@@ -176,6 +176,7 @@ class RunRecord:
     events_read: int = 0
     events_rejected: int = 0
     bytes_read: int = 0
+    hits: int | None = None  # rule and indicator hits of the stored files
     read_seconds: float | None = None
     enrich_seconds: float | None = None
     match_seconds: float | None = None
@@ -654,9 +655,9 @@ class Store:
             "INSERT INTO runs (run_id, started_at, finished_at, status, inputs, inputs_skipped, "
             "events_read, events_rejected, bytes_read, read_seconds, enrich_seconds, "
             "match_seconds, store_seconds, compile_seconds, stage_seconds, rejects_path, "
-            "errors, alerts_new, alerts_updated, args, version, index_hash) "
+            "errors, alerts_new, alerts_updated, args, version, index_hash, hits) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, ?, ?::VARCHAR[], ?, ?, "
-            "?::JSON, ?, ?)",
+            "?::JSON, ?, ?, ?)",
             [
                 record.run_id,
                 record.started_at,
@@ -680,6 +681,7 @@ class Store:
                 json.dumps(dict(record.args), sort_keys=True, default=str),
                 record.version,
                 record.index_hash,
+                record.hits,
             ],
         )
 
