@@ -455,6 +455,23 @@ def test_hit_field_is_the_column_that_matched() -> None:
     assert {(h["event_index"], h["field"]) for h in hits} == {(0, "url.domain"), (1, "url.path")}
 
 
+def test_hit_field_is_null_when_the_match_spans_several_columns() -> None:
+    detection = (
+        "a:\n    url.domain: evil.example\nb:\n    url.path|contains: /shell\n"
+        "c:\n    url.path|contains: /cmd\ncondition: a and (b or c)"
+    )
+    engine = engine_of(rule_yaml(detection, "category: proxy"))
+    batch = batch_of([{"event.dataset": "http", "url.domain": "evil.example",
+                       "url.path": "/shell/cmd"}])  # fmt: skip
+    (hit,) = engine.match(batch).to_pylist()
+    assert hit["field"] is None  # DESIGN.md: null where a rule spans several
+    one_column = engine_of(rule_yaml("b:\n    url.path|contains: /shell\nc:\n"
+                                     "    url.path|contains: /cmd\ncondition: b and c",
+                                     "category: proxy"))  # fmt: skip
+    (hit,) = one_column.match(batch).to_pylist()
+    assert hit["field"] == "url.path"  # two leaves, one column
+
+
 def test_parse_errors_name_file_and_line(tmp_path: Path) -> None:
     good = rule_yaml("sel:\n    dns.question.type: A\ncondition: sel")
     bad = rule_yaml("sel:\n    dns.question.type|nosuchmod: A\ncondition: sel").replace(

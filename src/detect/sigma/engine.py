@@ -339,7 +339,8 @@ class SigmaEngine:
         return out
 
     def match(self, batch: pa.RecordBatch) -> pa.Table:
-        """Hits (``HITS_SCHEMA``); ``field`` is the column of the first leaf that matched."""
+        """Hits (``HITS_SCHEMA``); ``field`` is the column the hit matched on, null when its
+        matched leaves are on several columns (DESIGN.md)."""
         if batch.num_rows == 0 or not self.plans:
             return empty_hits()
         run = self.executor.start(self._prepared(batch))
@@ -371,15 +372,22 @@ class SigmaEngine:
         )
 
     def _fields(self, plan: RulePlan, run: BatchRun, rows: np.ndarray) -> np.ndarray:
-        """Per hit row, the leaf id whose column it matched on (``len(leaves)``: none)."""
-        out = np.full(len(rows), len(self.leaves), dtype=np.int64)
-        open_ = np.arange(len(rows))
+        """Per hit row, a leaf id whose column it matched on; ``len(leaves)`` (null) when
+        none did, or when leaves on two columns did: the hit spans several fields, and
+        DESIGN.md's hit contract gives those a null ``field``."""
+        none = len(self.leaves)
+        out = np.full(len(rows), none, dtype=np.int64)
+        column_of = np.full(len(rows), -1, dtype=np.int64)  # first matched column, by id
+        several = np.zeros(len(rows), dtype=np.bool_)
+        columns: dict[str | None, int] = {}
         for leaf_id in plan.field_leaves:
-            if not len(open_):
-                break
-            hit = rs.contains(run.leaf(leaf_id), rows[open_])
-            out[open_[hit]] = leaf_id
-            open_ = open_[~hit]
+            hit = rs.contains(run.leaf(leaf_id), rows)
+            col = columns.setdefault(getattr(self.leaves[leaf_id], "column", None), len(columns))
+            first = hit & (column_of < 0)
+            out[first] = leaf_id
+            column_of[first] = col
+            several |= hit & (column_of != col)
+        out[several] = none
         return out
 
 
