@@ -65,3 +65,24 @@ def test_split_runs_equal_one_run(gen, cuts):
     assert one.findings.num_rows >= 2
     got = split_runs(det, rows, [c % (rows.num_rows + 1) for c in cuts], ts)
     assert got.equals(one.findings)
+
+
+def test_a_window_that_fires_on_absolute_bytes_stays_out_of_the_baseline() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    sent = [1_000] * 30
+    sent[10] = 2_000_000_000  # fires on absolute_bytes (1 GB)
+    sent[29] = 50_000_000  # against a 1 KB baseline: z = inf, and over min_bytes
+    rows = pa.table({
+        "@timestamp": pa.array([t0 + timedelta(hours=h) for h in range(30)],
+                               pa.timestamp("us", tz="UTC")),
+        "source.ip": ["10.0.0.9"] * 30,
+        "source.bytes": pa.array(sent, pa.int64()),
+    })  # fmt: skip
+    f = VolumeDetector().run(rows, None, final=True).findings.to_pylist()
+    reasons = {r["first_seen"].hour + 24 * (r["first_seen"].day - 1): json.loads(r["evidence"])
+               for r in f}  # fmt: skip
+    assert set(reasons) == {10, 29}  # hour 29 is missed when hour 10's 2 GB joins the baseline
+    assert reasons[10]["reason"] == "absolute_bytes"
+    assert reasons[29]["reason"] == "baseline" and reasons[29]["mean"] == pytest.approx(1_000)

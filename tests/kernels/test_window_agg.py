@@ -144,7 +144,7 @@ def test_large_group_ids_and_sparse_windows():
     ) == sorted([(0, 0, 1), (2**40, 10**15, 1), (2**40, 10**15 + 1, 1), (5, -(10**15), 1)])
 
 
-def naive_ewma(obs, alpha, min_history, max_gap, z_min, x_min):
+def naive_ewma(obs, alpha, min_history, max_gap, z_min, x_min, x_always=math.inf):
     """obs: list of (group, window, x) sorted; returns z per obs."""
     st_ = {}
     out = []
@@ -162,7 +162,7 @@ def naive_ewma(obs, alpha, min_history, max_gap, z_min, x_min):
                     n += 1
         if n == 0:
             out.append(math.nan)
-            st_[g] = (float(x), 0.0, 1, w)
+            st_[g] = (float(x), 0.0, 1, w) if x < x_always else (0.0, 0.0, 0, w)
             continue
         z = math.nan
         if n >= min_history:
@@ -173,7 +173,7 @@ def naive_ewma(obs, alpha, min_history, max_gap, z_min, x_min):
                 else (math.inf if d > 0 else -math.inf if d < 0 else 0.0)
             )
         out.append(z)
-        if not (z >= z_min and x >= x_min):
+        if not ((z >= z_min and x >= x_min) or x >= x_always):
             d = x - mean
             mean += alpha * d
             var = (1 - alpha) * (var + alpha * d * d)
@@ -187,8 +187,9 @@ def naive_ewma(obs, alpha, min_history, max_gap, z_min, x_min):
     st.floats(0.01, 0.9),
     st.integers(0, 5),
     st.integers(0, 10),
+    st.sampled_from([math.inf, 5e5]),
 )
-def test_ewma_matches_naive(obs, alpha, min_history, max_gap):
+def test_ewma_matches_naive(obs, alpha, min_history, max_gap, x_always):
     obs = sorted({(g, w): x for g, w, x in obs}.items())
     obs = [(g, w, x) for (g, w), x in obs]
     g = np.array([o[0] for o in obs], np.int64)
@@ -209,8 +210,9 @@ def test_ewma_matches_naive(obs, alpha, min_history, max_gap):
         max_gap=max_gap,
         z_min=3.0,
         x_min=10.0,
+        x_always=x_always,
     ).z
-    want = naive_ewma(obs, alpha, min_history, max_gap, 3.0, 10.0)
+    want = naive_ewma(obs, alpha, min_history, max_gap, 3.0, 10.0, x_always)
     np.testing.assert_allclose(z, np.array(want, dtype=np.float64), rtol=1e-9)
 
 

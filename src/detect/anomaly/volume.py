@@ -224,6 +224,7 @@ class VolumeDetector:
             max_gap=p.max_gap,
             z_min=p.z_threshold,
             x_min=p.min_bytes,
+            x_always=np.inf if p.absolute_bytes is None else float(p.absolute_bytes),
         )
         z = e.z
         fire = (z >= p.z_threshold) & (x >= p.min_bytes)

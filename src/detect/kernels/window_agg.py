@@ -526,6 +526,7 @@ def _ewma(
     max_gap,
     z_min,
     x_min,
+    x_always,
     z_out,
     m_out,
     v_out,
@@ -553,9 +554,10 @@ def _ewma(
             m_out[i] = 0.0
             v_out[i] = 0.0
             z_out[i] = np.nan
-            mean[g] = x[i]
-            var[g] = 0.0
-            n_seen[g] = 1
+            if x[i] < x_always:  # one that fires whatever the baseline does not start it
+                mean[g] = x[i]
+                var[g] = 0.0
+                n_seen[g] = 1
             continue
         z = np.nan
         if n_seen[g] >= min_history:
@@ -570,7 +572,7 @@ def _ewma(
                 z = 0.0
         z_out[i] = z
         n_seen[g] += 1
-        if z >= z_min and x[i] >= x_min:
+        if (z >= z_min and x[i] >= x_min) or x[i] >= x_always:
             continue  # an outlier that fires is kept out of the baseline
         d = x[i] - mean[g]
         mean[g] = mean[g] + alpha * d
@@ -591,6 +593,7 @@ def ewma_zscores(
     max_gap: int,
     z_min: float = np.inf,
     x_min: float = 0.0,
+    x_always: float = np.inf,
 ) -> EwmaOut:
     """z-score of each observation against its group's EWMA baseline, updating it in place.
 
@@ -601,10 +604,11 @@ def ewma_zscores(
     place: ``mean``, ``var`` (float64), ``n_seen`` (windows folded in, int64; 0 = none yet)
     and ``last`` (last window seen, int64). The update is ``d = x - mean; mean += a*d;
     var = (1 - a)*(var + a*d*d)`` (West / Finch incremental EWMA variance). An observation
-    that fires (``z >= z_min`` and ``x >= x_min``) is not folded in, so an exfiltration does
-    not raise the bar for the next one. Returns ``z`` (float64; nan before ``min_history``
-    windows; +-inf when the baseline variance is 0 and ``x`` differs from the mean) with the
-    baseline each observation was compared with (mean, variance, windows in it).
+    that fires (``z >= z_min`` and ``x >= x_min``, or ``x >= x_always``: fires whatever the
+    baseline) is not folded in, so an exfiltration does not raise the bar for the next one.
+    Returns ``z`` (float64; nan before ``min_history`` windows; +-inf when the baseline
+    variance is 0 and ``x`` differs from the mean) with the baseline each observation was
+    compared with (mean, variance, windows in it).
     """
     n = group.shape[0]
     z = np.empty(n, np.float64)
@@ -623,6 +627,7 @@ def ewma_zscores(
             int(max_gap),
             float(z_min),
             float(x_min),
+            float(x_always),
             z,
             m_out,
             v_out,
