@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import detect
 from detect.anomaly.base import FINDINGS_SCHEMA
-from detect.anomaly.beacon import ROWS_SCHEMA, STATE_SCHEMA, BeaconDetector, severity_of
+from detect.anomaly.beacon import ROWS_SCHEMA, STATE_SCHEMA, BeaconDetector
 from detect.schema import CANONICAL_SCHEMA
 
 US = 1_000_000
@@ -68,10 +68,8 @@ def test_params_are_checked() -> None:
         BeaconDetector({"internal_subnets": ("10.0.0.0/33",)})
 
 
-def test_severity_mapping() -> None:
-    # RITA viewer categories of the bucketed score B(100·score; 50, 70, 90, 100)
-    assert [severity_of(t) for t in (0.0, 0.2, 0.4, 0.6, 0.8, 0.9)] == [
-        "informational", "low", "medium", "high", "high", "critical"]  # fmt: skip
+def test_weights_that_sum_to_one_in_floating_point_are_accepted() -> None:
+    BeaconDetector({"ts_weight": 0.7, "ds_weight": 0.1, "dur_weight": 0.1, "hist_weight": 0.1})
 
 
 # ---- findings and windows -------------------------------------------------------------------

@@ -26,8 +26,8 @@ from detect.anomaly.dns_tunnel import (
     RULE_TUNNEL,
     STATE_KEY,
     DnsTunnelDetector,
-    bucket_score,
 )
+from detect.anomaly.rita import bucketed_score
 from detect.enrich import enrich
 from detect.errors import ConfigError
 from detect.kernels import dns_features
@@ -90,13 +90,6 @@ def test_module_examples_run() -> None:
         assert result.failed == 0
 
 
-def test_bucket_score_is_ritas() -> None:
-    b = (100, 500, 800, 1000)
-    assert [bucket_score(v, *b) for v in (0, 99, 100, 500, 650, 800, 900, 1000, 10**6)] == [
-        0.0, 0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.8,
-    ]  # fmt: skip
-
-
 def test_params_are_checked() -> None:
     assert DnsTunnelDetector({"window": 60}).params.window == 60
     assert DnsTunnelDetector(None, lateness=0).params.lateness == 0
@@ -153,7 +146,7 @@ def test_scenario_findings() -> None:
     assert ev["distinct_subdomains"] == 130
     assert ev["txt_null_share"] == 1.0
     assert ev["reasons"] == ["distinct_subdomains", "entropy_txt_null"]
-    assert tunnel["score"] == max(bucket_score(130, 100, 500, 800, 1000), 0.4)
+    assert tunnel["score"] == max(bucketed_score(130, 100, 500, 800, 1000), 0.4)
     assert len(ev["examples"]) == 3
     dga = json.loads(next(r for r in f if r["rule_id"] == RULE_DGA)["evidence"])
     assert dga["dga_names"] == 4  # every planted label passes H > 3.5 or > 9 consonants

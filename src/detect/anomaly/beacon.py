@@ -41,10 +41,10 @@ schema metadata, so they survive any table store.
 
 Findings: ``rule_id = anomaly:beacon``, entity ``"src -> dst:port"`` (``[dst]`` for IPv6),
 one per pair and window with ``score >= threshold`` (default 0.7), ``score`` = the beacon
-score. Severity follows RITA's viewer categories of the bucketed threat score
-B(100·score; 50, 70, 90, 100): threat >= 0.6 (score >= 0.9) ``high``, >= 0.4 (score >= 0.7)
-``medium``, >= 0.2 (score >= 0.5) ``low``, else ``informational``. A beacon alone tops at
-0.8, RITA's "high"; "critical" (> 0.8) needs RITA's modifiers, which we do not apply.
+score. Severity is RITA's category of the bucketed threat score B(100·score; 50, 70, 90,
+100) (:mod:`detect.anomaly.rita`; category values low 0.4, medium 0.6, high 0.8): score 1.0
+(threat 0.8) ``high``, >= 0.9 ``medium``, >= 0.7 ``low``, else ``informational``. A beacon
+alone tops at 0.8; "critical" (> 0.8) needs RITA's modifiers, which we do not apply.
 ``evidence`` JSON: period (median interval, s), jitter (MAD of the intervals, s), every
 sub-score and its parts, the 24 bin counts and the threat score.
 
@@ -79,8 +79,9 @@ import pyarrow.compute as pc
 from detect.anomaly._select import keep_rows
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput
 from detect.anomaly.keys import _codes, watermark_is_held
+from detect.anomaly.rita import severity_of
 
-__all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams", "severity_of"]
+__all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams"]
 
 US = 1_000_000
 NO_TS = np.iinfo(np.int64).min
@@ -134,7 +135,7 @@ class BeaconParams:
 
     def __post_init__(self) -> None:
         weights = (self.ts_weight, self.ds_weight, self.dur_weight, self.hist_weight)
-        if any(not 0 <= w <= 1 for w in weights) or sum(weights) != 1:
+        if any(not 0 <= w <= 1 for w in weights) or not math.isclose(sum(weights), 1.0):
             msg = f"beacon weights must each be in [0, 1] and sum to 1, got {weights}"
             raise ValueError(msg)
         if self.window <= 0 or self.lateness < 0:
@@ -153,19 +154,6 @@ class BeaconParams:
         if self.duration_min_hours_seen < 1 or self.duration_consistency_ideal_hours_seen < 1:
             msg = "duration hour thresholds must be at least 1"
             raise ValueError(msg)
-
-
-def severity_of(threat: float) -> str:
-    """RITA viewer category of a bucketed threat score (critical > 0.8 >= high >= 0.6 ...)."""
-    if threat > 0.8:
-        return "critical"
-    if threat >= 0.6:
-        return "high"
-    if threat >= 0.4:
-        return "medium"
-    if threat >= 0.2:
-        return "low"
-    return "informational"
 
 
 def _is_dataset(col: pa.ChunkedArray | pa.Array, names: tuple[str, ...]) -> pa.Array:
@@ -524,11 +512,7 @@ class BeaconDetector:
         dst_text = pc.if_else(pc.match_substring(dst, ":"), bracketed, dst)
         entity = pc.binary_join_element_wise(src, " -> ", dst_text, ":", port.cast(pa.string()), "")
         threat = fo[:, k.F_THREAT]
-        severity = np.select(
-            [threat > 0.8, threat >= 0.6, threat >= 0.4, threat >= 0.2],
-            ["critical", "high", "medium", "low"],
-            "informational",
-        )
+        severity = np.array([severity_of(t) for t in threat.tolist()], dtype=object)
         n = len(hit)
         # evidence: one JSON object per finding, keys sorted, written as polars'
         # ``struct.json_encode`` would (compact, floats as Rust prints them, NaN as null)

@@ -44,7 +44,8 @@ Sources of the heuristics and their default thresholds (``docs``: DETECTORS.md d
   ``-`` (Maltrail ``SUSPICIOUS_DOMAIN_LENGTH_THRESHOLD``), unless the name contains a
   ``long_domain_whitelist`` keyword (``blogspot``, Maltrail). Fixed score 0.3.
 
-Severity from score: ``>= 0.6`` high, ``>= 0.4`` medium, else low.
+Severity from score: RITA's category (:func:`detect.anomaly.rita.severity_of`: 0.8 high, 0.6
+medium, 0.4 low, else informational).
 
 Windows and state (the :mod:`detect.anomaly.base` contract): fixed windows
 ``[k*W, (k+1)*W)`` of ``window`` seconds (default 3600) in UTC. The *watermark* is the
@@ -93,6 +94,7 @@ import pyarrow.compute as pc
 
 from detect.anomaly.base import FINDINGS_SCHEMA, TS, RunOutput, empty_findings
 from detect.anomaly.keys import watermark_is_held
+from detect.anomaly.rita import bucketed_score, severity_of
 from detect.errors import ConfigError
 from detect.kernels.dns_features import (
     FEATURE_NAMES,
@@ -111,7 +113,7 @@ __all__ = [
     "STATE_KEY",
     "DnsTunnelDetector",
     "DnsTunnelParams",
-    "bucket_score",
+
 ]
 
 RULE_TUNNEL = "anomaly:dns:tunnel"
@@ -181,33 +183,6 @@ class DnsTunnelParams:
         if len(b) != 4 or not b[0] < b[1] < b[2] < b[3]:
             msg = f"tunnel_buckets must be 4 increasing numbers, got {b}"
             raise ConfigError(msg)
-
-
-def bucket_score(v: float, base: float, low: float, med: float, high: float) -> float:
-    """RITA's bucketed threat score ``B(v; base, low, med, high)`` (DETECTORS.md d.1).
-
-    >>> bucket_score(99, 100, 500, 800, 1000), bucket_score(300, 100, 500, 800, 1000)
-    (0.0, 0.3)
-    >>> bucket_score(5000, 100, 500, 800, 1000)
-    0.8
-    """
-    if v < base:
-        return 0.0
-    if v < low:
-        s = 0.2 + 0.2 * (v - base) / (low - base)
-    elif v < med:
-        s = 0.4 + 0.2 * (v - low) / (med - low)
-    else:
-        s = 0.6 + 0.2 * (min(v, high) - med) / (high - med)
-    return round(s, 3)
-
-
-def _severity(score: float) -> str:
-    if score >= 0.6:
-        return "high"
-    if score >= 0.4:
-        return "medium"
-    return "low"
 
 
 def _raw(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -413,7 +388,7 @@ class DnsTunnelDetector:
             "last_seen": int(ts.max()),
             "event_count": len(rows),
             "score": float(score),
-            "severity": _severity(score),
+            "severity": severity_of(score),
             "evidence": json.dumps(evidence, sort_keys=True),
         }
 
@@ -437,7 +412,7 @@ class DnsTunnelDetector:
         by_entropy = (distinct_susp >= p.tunnel_min_suspicious) & (share >= p.tunnel_min_txt_share)
         out = []
         for g, rows in ctx.groups(gid, idx, by_count | by_entropy):
-            score = bucket_score(float(distinct[g]), *p.tunnel_buckets)
+            score = bucketed_score(float(distinct[g]), *p.tunnel_buckets)
             if by_entropy[g]:
                 score = max(score, 0.4)
             f = ctx.f
@@ -480,8 +455,8 @@ class DnsTunnelDetector:
         dga_rows[idx[dga]] = True
         for g, rows in ctx.groups(gid, idx, fire):
             score = max(
-                bucket_score(float(names[g]), 1, 5, 20, 50),
-                bucket_score(float(nx_rds[g]), 50, 100, 250, 500),
+                bucketed_score(float(names[g]), 1, 5, 20, 50),
+                bucketed_score(float(nx_rds[g]), 50, 100, 250, 500),
             )
             hits = rows[dga_rows[rows]]
             shown = hits if len(hits) else rows
@@ -512,7 +487,7 @@ class DnsTunnelDetector:
         for _g, rows in ctx.groups(gid, idx, counts > t):
             name = ctx.name_values[ctx.name_codes[rows[0]]]
             ev = {"key": name, "nxdomain": len(rows), "sources": ctx.sources(rows)}  # fmt: skip
-            score = bucket_score(float(len(rows)), *buckets)
+            score = bucketed_score(float(len(rows)), *buckets)
             w = int(ctx.w[rows[0]])
             out.append(self._finding(ctx, RULE_NXDOMAIN, name, w, rows, score, ev))
         wild = idx[(ctx.rd_codes[idx] >= 0) & (ctx.f["sub_len"][idx] > 0)]
@@ -525,7 +500,7 @@ class DnsTunnelDetector:
                 key = "*." + ctx.rd_values[ctx.rd_codes[rows[0]]]
                 ev = {"key": key, "nxdomain": len(rows), "distinct_names": int(names[g]),
                       "sources": ctx.sources(rows)}  # fmt: skip
-                score = bucket_score(float(len(rows)), *buckets)
+                score = bucketed_score(float(len(rows)), *buckets)
                 w = int(ctx.w[rows[0]])
                 out.append(self._finding(ctx, RULE_NXDOMAIN, key, w, rows, score, ev))
         return out

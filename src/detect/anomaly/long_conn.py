@@ -60,10 +60,11 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
+from detect.anomaly.rita import bucketed_score, severity_of
 from detect.kernels.dns_features import group_int64
 from detect.kernels.sort_keys import connection_totals, string_hashes, unique_mask
 
-__all__ = ["LongConnDetector", "LongConnParams", "bucketed_score", "severity_of"]
+__all__ = ["LongConnDetector", "LongConnParams"]
 
 ROW_SCHEMA = pa.schema(
     [
@@ -75,30 +76,6 @@ ROW_SCHEMA = pa.schema(
         pa.field("event.id", pa.string()),
     ]
 )
-
-
-def bucketed_score(v: float, base: float, low: float, med: float, high: float) -> float:
-    """RITA's ``calculateBucketedScore`` (d.1), as a fraction: 0, then 0.2 .. 0.8."""
-    if v < base:
-        return 0.0
-    if v < low:
-        pct = 20 + 20 * (v - base) / (low - base)
-    elif v < med:
-        pct = 40 + 20 * (v - low) / (med - low)
-    else:
-        pct = 60 + 20 * (min(v, high) - med) / (high - med)
-    return round(pct / 100, 3)
-
-
-def severity_of(score: float) -> str:
-    """RITA categories: high from 0.8, medium from 0.6, low from 0.4, else informational."""
-    if score >= 0.8:
-        return "high"
-    if score >= 0.6:
-        return "medium"
-    if score >= 0.4:
-        return "low"
-    return "informational"
 
 
 @dataclass(frozen=True)

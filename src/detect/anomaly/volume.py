@@ -57,7 +57,7 @@ from detect.anomaly.keys import (
     state_watermark,
     ts_us,
 )
-from detect.anomaly.long_conn import bucketed_score, severity_of
+from detect.anomaly.rita import bucketed_score, severity_of
 from detect.kernels.window_agg import EwmaOut, ewma_zscores, fixed_window_agg
 
 __all__ = ["VolumeDetector", "VolumeParams"]
