@@ -182,10 +182,12 @@ def test_rita_missing_host_planted_beacon(shared_datasets: Path) -> None:
               f" jitter {ev['jitter_s']} s")  # fmt: skip
         assert r["score"] >= 0.9
         assert 200 <= ev["period_s"] <= 350
-        # near-highest: within the top 5 of its own day
+        # near-highest: in the top 10 of its own day's 384-909 scored pairs. Above it are NTP
+        # polling and bots that connect at a steady rate without payload: with the headers
+        # counted as RITA's orig_ip_bytes does, their data sizes are as regular as the beacon's
         day = [x for x in f.to_pylist() if x["window_start"] == r["window_start"]]
-        assert [x["entity"] for x in day[:5]].count(planted) == 1
-    assert f.slice(0, 8).column("entity").to_pylist().count(planted) >= 2
+        assert len(day) >= 300
+        assert [x["entity"] for x in day[:10]].count(planted) == 1
 
 
 # ---- generated data -------------------------------------------------------------------------
@@ -255,3 +257,19 @@ def test_module_example_runs() -> None:
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_w_is_the_windows_data_span_as_ritas_dataset_span() -> None:
+    # a perfect beacon in a 6-hour log: RITA's W is those 6 hours (score 1.0); the whole
+    # UTC day as W left 18 empty bins (cv 1.73, 6 bars) and scored 0.625
+    six = beacon(D0 + 10 * 3600 * US, 6)
+    (f,) = BeaconDetector().run(rows("10.0.0.5", "203.0.113.7", 443, six), None,
+                                final=True).findings.to_pylist()  # fmt: skip
+    assert f["score"] == 1.0
+    # the span is the window's, every pair's: a day of other traffic around it dilutes it
+    other = [D0 + 5 * US, D0 + 86_000 * US]
+    both = pa.concat_tables([rows("10.0.0.5", "203.0.113.7", 443, six),
+                             rows("10.0.0.6", "198.51.100.1", 80, other)])  # fmt: skip
+    diluted = BeaconDetector({"threshold": 0.0}).run(both, None, final=True).findings.to_pylist()
+    (score,) = [r["score"] for r in diluted if r["entity"].startswith("10.0.0.5")]
+    assert 0.6 < score < 0.7  # W nearly the whole day: 18 of 24 bins empty

@@ -7,8 +7,8 @@ by :func:`detect.kernels.beacon.beacon_scores` for every pair of a window in one
 - eligible: >= 4 unique timestamps (whole seconds, as RITA's ``uint32`` ts) and fewer than
   86 400 connections (RITA calls those strobes); ineligible pairs are not scored;
 - timestamp score S(Δ, d=1) over the sorted non-zero inter-arrival intervals, data-size
-  score S(x, d=0) over the per-connection originator bytes (``source.bytes``; RITA uses
-  Zeek's ``orig_ip_bytes``, our canonical column is ``orig_bytes``; null counts as 0), with
+  score S(x, d=0) over the per-connection originator IP bytes (RITA: Zeek's
+  ``orig_ip_bytes``; here ``source.bytes`` + 40 per packet of ``source.packets``), with
   S = round3((1 - |Bowley| + madScore) / 2), montanaflynn quartiles (median excluded for
   odd n), Bowley 0 unless Q3 - Q1 >= 10 and Q2 differs from Q1 and Q3, madScore =
   (median - MAD) / median when median >= 1 else d;
@@ -27,8 +27,10 @@ to the monitored network (e.g. a public sensor's own address), or ``()`` to scor
 
 Windows. RITA scores the 24 h before the dataset's latest timestamp; for split-run
 equivalence we score fixed, closed windows instead: ``[k·window, (k+1)·window)`` seconds
-since the epoch (UTC days with the default ``window = 86400``). W = that window is the
-histogram range and the coverage denominator (RITA: dataset min/max ts). A window is
+since the epoch (UTC days with the default ``window = 86400``). W, the histogram range and
+the coverage denominator, is RITA's dataset span within that window: its first to its last
+event (every pair's), so a day of traffic gives the day and a 6-hour log its 6 hours
+(:func:`_data_spans`). A window is
 scored once, when it is closed: ``watermark = max ts seen - lateness`` has reached its
 end; with ``final=True`` (or param ``close_open_windows``) every open window is scored
 now, for a one-off batch run over old logs. Cron runs leave it off and wait.
@@ -84,6 +86,7 @@ from detect.anomaly.rita import severity_of
 __all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams"]
 
 US = 1_000_000
+HEADER_BYTES = 40  # IPv4 + TCP headers without options, per packet: orig_ip_bytes - orig_bytes
 NO_TS = np.iinfo(np.int64).min
 DATASETS = ("conn", "flow")
 BINS = 24  # RITA beaconTimeSpan
@@ -154,6 +157,31 @@ class BeaconParams:
         if self.duration_min_hours_seen < 1 or self.duration_consistency_ideal_hours_seen < 1:
             msg = "duration hour thresholds must be at least 1"
             raise ValueError(msg)
+
+
+def _data_spans(
+    ts: np.ndarray, win: np.ndarray, gwin: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """W per group, in whole seconds: the first and last event time of its window's rows
+    (every pair's), RITA's dataset span, within the window's bounds (at least 1 s wide).
+
+    RITA scores W = [max(min ts, max ts - 24 h), max ts] of the dataset; a window of ours
+    holds a day of the hub's data, so over a day of traffic W is the day, and over a
+    6-hour log it is those 6 hours (the whole day would dilute a 6-hour beacon's histogram
+    and coverage to 0.625 where RITA gives 1.0). A window's rows are all kept until it is
+    scored, so W does not depend on how the events were split into runs.
+    """
+    from detect.kernels.window_agg import group_min_max_sum
+
+    secs = ts // US
+    codes = win - win.min()
+    present = np.bincount(codes) > 0
+    dense = np.cumsum(present) - 1
+    _, lo, hi, _ = group_min_max_sum(dense[codes], int(present.sum()), secs, secs, secs)
+    g = dense[gwin - win.min()]
+    ws = np.maximum(gwin * window, lo[g])
+    we = np.minimum((gwin + 1) * window, hi[g])
+    return ws, np.maximum(we, ws + 1)
 
 
 def _is_dataset(col: pa.ChunkedArray | pa.Array, names: tuple[str, ...]) -> pa.Array:
@@ -319,8 +347,12 @@ class BeaconDetector:
     def select(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """Conn / flow rows as ``ROWS_SCHEMA``: the pair key, ts (µs) and originator bytes.
 
-        Rows without a source or destination IP, port or timestamp are dropped; a null
-        ``source.bytes`` becomes 0.
+        Rows without a source or destination IP, port or timestamp are dropped. The bytes
+        stand for RITA's ``orig_ip_bytes`` (IP-layer bytes), which the canonical schema
+        does not carry: ``source.bytes`` (payload) plus :data:`HEADER_BYTES` per packet
+        when ``source.packets`` is known. Without the headers a connect-only beacon (no
+        payload) had a data-size median of 0 and scored 0.875 where RITA gives 1.0. Nulls
+        count as 0.
         """
         names = batch.schema.names
         if "event.dataset" not in names or "@timestamp" not in names:
@@ -331,7 +363,7 @@ class BeaconDetector:
         mask = keep_rows(batch, need, DATASETS, null_dataset_ok=False)
         if mask is not None and not mask.any():
             return ROWS_SCHEMA.empty_table()
-        cols = [*need, *(["source.bytes"] if "source.bytes" in names else [])]
+        cols = [*need, *(c for c in ("source.bytes", "source.packets") if c in names)]
         sub = pa.Table.from_arrays([batch.column(c) for c in cols], names=cols)
         if mask is not None:
             sub = sub.filter(pa.array(mask))
@@ -339,10 +371,12 @@ class BeaconDetector:
         if isinstance(ts, pa.ChunkedArray):
             ts = ts.combine_chunks()
         ts = ts.cast(TS).cast(pa.int64())
+        nbytes = pa.array(np.zeros(sub.num_rows, np.uint64))
         if "source.bytes" in names:
             nbytes = pc.fill_null(_plain(sub.column("source.bytes"), pa.uint64()), 0)
-        else:
-            nbytes = pa.array(np.zeros(sub.num_rows, np.uint64))
+        if "source.packets" in names:
+            packets = pc.fill_null(_plain(sub.column("source.packets"), pa.uint64()), 0)
+            nbytes = pc.add(nbytes, pc.multiply(packets, pa.scalar(HEADER_BYTES, pa.uint64())))
         return pa.Table.from_arrays(
             [
                 _plain(sub.column("source.ip"), pa.string()),
@@ -468,9 +502,10 @@ class BeaconDetector:
             offsets = np.r_[0, np.cumsum(sizes[big])]
         first = perm[offsets[:-1]]
         gwin = win[first]
+        ws, we = _data_spans(ts, win, gwin, p.window)
         nbytes = rows.column("source.bytes").to_numpy(zero_copy_only=False).astype(np.float64)
         fo, io = beacon_scores(
-            ts, nbytes, perm, offsets, gwin * p.window, (gwin + 1) * p.window, BINS,
+            ts, nbytes, perm, offsets, ws, we, BINS,
             p.unique_connection_threshold, p.strobe_threshold, p.histogram_mode_sensitivity,
             p.histogram_bimodal_outlier_removal, p.histogram_bimodal_min_hours_seen,
             p.duration_min_hours_seen, p.duration_consistency_ideal_hours_seen,
