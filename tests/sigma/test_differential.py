@@ -231,6 +231,21 @@ def test_regex_dollar_before_final_newline_as_pcre() -> None:
     assert engine_rows(escaped, dollars) == reference_rows(escaped, dollars) == {0, 1}
 
 
+def test_regex_dollar_rewrite_respects_inline_m_literals_and_posix_classes() -> None:
+    multiline = _rule({"sel": {"url.path|re": "(?m)^x$"}, "condition": "sel"})
+    lines = [{"event.dataset": "http", "url.path": p} for p in ("x\ny", "y\nx", "zx")]
+    assert engine_rows(multiline, lines) == reference_rows(multiline, lines) == {0, 1}
+    scoped = _rule({"sel": {"url.path|re": "(?m:^x$)|b$"}, "condition": "sel"})
+    more = [{"event.dataset": "http", "url.path": p} for p in ("x\ny", "b\n", "b\nc")]
+    assert engine_rows(scoped, more) == reference_rows(scoped, more) == {0, 1}
+    # RE2 syntax Python's re lacks: \Q...\E literals and POSIX classes (engine only)
+    quoted = _rule({"sel": {"url.path|re": "\\Qa$\\E"}, "condition": "sel"})
+    assert engine_rows(quoted, [{"event.dataset": "http", "url.path": "xa$y"}]) == {0}
+    posix = _rule({"sel": {"url.path|re": "^[[:alpha:]$]+$"}, "condition": "sel"})
+    words = [{"event.dataset": "http", "url.path": p} for p in ("ab$", "ab1", "ab\n")]
+    assert engine_rows(posix, words) == {0, 2}
+
+
 # ---------------------------------------------------------------------------------------
 # 2. SigmaHQ's network and web rules, on events derived from their detections and on
 #    real Zeek / Suricata events

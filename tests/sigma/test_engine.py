@@ -546,3 +546,27 @@ def test_a_rule_on_community_id_sees_it_though_ingest_does_not_compute_it() -> N
     assert hits_rows(engine, events) == {0, 2}
     masks = engine.masks(batch_of(events))  # what correlations use
     assert masks[engine.rule_ids[0]].tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("value", "rows"),
+    [("443", {0}), ("0443", {0}), ("+443", {0}), ("443.0", {0}), ("4e2", {1}),
+     ("4_43", set()), ("٤٤٣", set()), (" 443 ", set()), ("inf", set())],
+)  # fmt: skip
+def test_a_string_value_on_a_numeric_column_is_a_decimal_number_or_nothing(
+    value: str, rows: set[int]
+) -> None:
+    engine = engine_of(rule_yaml(f"sel:\n    destination.port: '{value}'\ncondition: sel",
+                                 "category: firewall"))  # fmt: skip
+    events = [{"event.dataset": "conn", "destination.port": p} for p in (443, 400)]
+    assert hits_rows(engine, events) == rows  # Python's int() took 4_43, Arabic digits, spaces
+
+
+def test_an_ipv6_cidr_holds_no_ipv4_address_unless_it_names_the_mapped_block() -> None:
+    events = [{"event.dataset": "conn", "source.ip": ip}
+              for ip in ("::1", "10.0.0.1", "::1:0:0:5", "2001:db8::1")]  # fmt: skip
+    for cidr, rows in (("::/64", {0, 2}), ("::/0", {0, 2, 3}), ("::ffff:0:0/96", {1}),
+                       ("10.0.0.0/8", {1})):  # fmt: skip
+        engine = engine_of(rule_yaml(f"sel:\n    source.ip|cidr: '{cidr}'\ncondition: sel",
+                                     "category: firewall"))  # fmt: skip
+        assert hits_rows(engine, events) == rows, cidr  # as ipaddress: 10.0.0.1 not in ::/64

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 
 import pyarrow as pa
@@ -363,12 +364,16 @@ class Compiler:
         return self.builder.add(leaf)
 
     def _number_text(self, name: str, parts: list[str | SpecialChars]) -> Tree:
-        """A plain value on a numeric column: numeric equality (wildcards match the text)."""
-        text = str(parts[0]).strip() if parts else ""
-        try:
-            number: int | float = int(text) if text.lstrip("+-").isdigit() else float(text)
-        except ValueError:
+        """A plain value on a numeric column: numeric equality (wildcards match the text).
+
+        Only a decimal number in ASCII parses (``443``, ``-1``, ``0.5``, ``4e2``): Python's
+        ``int``/``float`` also take ``4_43``, other scripts' digits, ``inf`` and spaces,
+        none of which a log's number is written as.
+        """
+        text = str(parts[0]) if parts else ""
+        if not _DECIMAL.fullmatch(text):
             return _FALSE
+        number: int | float = int(text) if _INTEGER.fullmatch(text) else float(text)
         return self.builder.add(CompareLeaf(name, "equal", number))
 
     def _bool_text(self, name: str, parts: list[str | SpecialChars]) -> Tree:
@@ -437,7 +442,7 @@ class Compiler:
         if not (is_string_type(t) or pa.types.is_fixed_size_binary(t)):
             msg = f"cidr on {t} column {name!r}"
             raise UnsupportedError(msg)
-        return self.builder.add(CidrLeaf(name, (network_range(value.network),)))
+        return self.builder.add(CidrLeaf(name, network_ranges(value.network)))
 
     def value_fieldref(self, name: str, value: SigmaFieldReference) -> Tree:
         other = value.field
@@ -479,35 +484,100 @@ class Compiler:
 PCRE_DOLLAR = "(?:\\n?\\z)"
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_FLAG_GROUP = re.compile(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])")
+
+
 def pcre_dollar(pattern: str) -> str:
     """``$`` as PCRE (the Sigma regex flavour) means it: end, or before a final newline.
 
-    RE2's ``$`` without ``m`` is the very end only; rewrite each unescaped ``$`` outside
-    a character class to ``(?:\\n?\\z)``.
+    RE2's ``$`` without ``m`` is the very end only; rewrite each ``$`` that is an anchor
+    where ``m`` is off to ``(?:\\n?\\z)``. Not anchors: escaped ``\\$``, ``$`` in a
+    character class (POSIX classes like ``[[:alpha:]$]`` included) or in ``\\Q...\\E``.
+    Where ``m`` is on, by an inline flag (``(?m)`` for the rest of its group, ``(?m:...)``
+    within it, ``(?-m)`` off again), ``$`` already means end of line in both flavours.
     """
     out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
+    multiline = [False]  # per open group: whether m is on
+    i, n = 0, len(pattern)
+    while i < n:
         c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
+        if pattern.startswith("\\Q", i):  # literal up to \E (or the end)
+            j = pattern.find("\\E", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(pattern[i:j])
+            i = j
+            continue
+        if c == "\\" and i + 1 < n:
             out.append(pattern[i : i + 2])
             i += 2
             continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "]":  # "[]...]": a literal ] first
-                out.append("[]")
-                i += 2
-                continue
-        elif c == "$":
+        if c == "[":
+            j = _class_end(pattern, i)
+            out.append(pattern[i:j])
+            i = j
+            continue
+        if c == "(":
+            m = _FLAG_GROUP.match(pattern, i)
+            on = multiline[-1]
+            if m:
+                on = (on or "m" in m.group(1)) and "m" not in (m.group(2) or "")
+                if m.group(3) == ")":  # (?flags): the rest of the enclosing group
+                    multiline[-1] = on
+                    out.append(m.group(0))
+                    i = m.end()
+                    continue
+            multiline.append(on)
+        elif c == ")" and len(multiline) > 1:
+            multiline.pop()
+        elif c == "$" and not multiline[-1]:
             out.append(PCRE_DOLLAR)
             i += 1
             continue
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """Index after the character class opening at ``pattern[i] == "["``."""
+    j = i + 1
+    if pattern[j : j + 1] == "^":
+        j += 1
+    if pattern[j : j + 1] == "]":  # "[]...]": a literal ] first
+        j += 1
+    while j < len(pattern):
+        if pattern[j] == "\\":
+            j += 2
+            continue
+        if pattern.startswith("[:", j):  # a POSIX class inside: [:alpha:]
+            k = pattern.find(":]", j + 2)
+            if k >= 0:
+                j = k + 2
+                continue
+        if pattern[j] == "]":
+            return j + 1
+        j += 1
+    return len(pattern)
+
+
+_V4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def network_ranges(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> tuple[tuple[bytes, bytes], ...]:
+    """``net``'s addresses as ranges of the 16-byte form, IPv4 addresses left out of an
+    IPv6 network that merely spans ``::ffff:0:0/96`` (``::/64`` holds no IPv4 address,
+    though every IPv4 address is stored IPv4-mapped); one inside it names IPv4 and keeps it.
+    """
+    if net.version == 6 and net.prefixlen < _V4_MAPPED.prefixlen and net.supernet_of(_V4_MAPPED):
+        first, last = network_range(net)
+        below = (int(_V4_MAPPED.network_address) - 1).to_bytes(16, "big")
+        above = (int(_V4_MAPPED.broadcast_address) + 1).to_bytes(16, "big")
+        return tuple((lo, hi) for lo, hi in ((first, below), (above, last)) if lo <= hi)
+    return (network_range(net),)
 
 
 def network_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[bytes, bytes]:
