@@ -97,7 +97,12 @@ def ip_set_ids(values: list[bytes | None], keys: list[bytes | None], ids: list[i
 def prefix_ids(
     values: list[bytes | None], networks: list[tuple[bytes, int] | None], ids: list[int]
 ) -> list[int]:
-    """Longest-prefix match with ``ipaddress`` over the 16-byte form; first id among equals."""
+    """Longest-prefix match with ``ipaddress`` over the 16-byte form; first id among equals.
+
+    An IPv4 address (``::ffff:a.b.c.d``) is only in networks inside ``::ffff:0:0/96``, as
+    ``ipaddress`` says of IPv4 addresses and IPv6 networks (``::/0`` holds none of them).
+    """
+    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
     nets = [
         (ipaddress.IPv6Network((n[0], int(n[1])), strict=False), i)
         for n, i in zip(networks, ids, strict=True)
@@ -108,7 +113,10 @@ def prefix_ids(
         best, best_len = -1, -1
         if v is not None:
             addr = ipaddress.IPv6Address(v)
+            v4 = addr in mapped
             for net, i in nets:
+                if v4 and not net.subnet_of(mapped):
+                    continue
                 if addr in net and net.prefixlen > best_len:
                     best, best_len = i, net.prefixlen
         out.append(best)

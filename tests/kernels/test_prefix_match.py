@@ -47,7 +47,7 @@ def _event(draw: st.DrawFn) -> bytes:
     kind=st.sampled_from(["plain", "slice", "chunked", "dictionary"]),
 )
 @example(nets=[], values=[_BASES[0], None], start=0, kind="plain")
-@example(  # nested v4 /8 > /16 > /32, equal prefixes (first wins), ::/0 covering v4 too
+@example(  # nested v4 /8 > /16 > /32, equal prefixes (first wins), ::/0 (not covering v4)
     nets=[(_BASES[0], v4_length(8)), (_BASES[0], v4_length(16)), (_BASES[0], 128),
           (_BASES[0], v4_length(16)), (b"\x00" * 16, 0)],
     values=[*_BASES, _MAPPED + bytes([10, 9, 9, 9]), _MAPPED + bytes([11, 0, 0, 0])],

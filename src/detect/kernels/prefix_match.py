@@ -15,9 +15,10 @@ bucket). The table has about 8 buckets per boundary, at most 2**24. Measured on
 10M events against 1M prefixes: v4 from 870 ms (a 2**20 bucket table of
 ``first`` offsets, then a binary search in the bucket) to 190-300 ms; v6 from 1217
 to 450-700 ms. IPv4 gets its own copy of the ranges that fall inside
-``::ffff:0:0/96`` (IPv6 prefixes that cover part of it, such as ``::/0``,
-included), with start and id packed in one word, so a v4 search touches one array;
-the IPv6 copy leaves those ranges out (no IPv6 key falls inside them).
+``::ffff:0:0/96``, from the prefixes inside it only (an IPv6 prefix that merely spans it,
+such as ``::/0`` or ``::/64``, holds no IPv4 address, as for ``ipaddress``), with start
+and id packed in one word, so a v4 search touches one array; the IPv6 copy leaves those
+ranges out (no IPv6 key falls inside them).
 
 Index (:class:`PrefixIndex`, plain numpy arrays for ``np.save`` / memory-mapping):
 
@@ -339,6 +340,27 @@ def _table_bits(k: int, extra: int, cap: int) -> int:
     return max(8, min(cap, k.bit_length() + extra))
 
 
+def _flat(
+    start_hi: np.ndarray,
+    start_lo: np.ndarray,
+    end_hi: np.ndarray,
+    end_lo: np.ndarray,
+    lens: np.ndarray,
+    ids_in: np.ndarray,
+    subset: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``subset`` prefixes flattened into labelled boundaries ``(hi, lo, id)``."""
+    idx = np.flatnonzero(subset)
+    cols = [a[idx] for a in (start_hi, start_lo, end_hi, end_lo, lens, ids_in)]
+    order = np.lexsort((np.arange(len(idx)), cols[4], cols[1], cols[0]))
+    cap = 2 * len(idx) + 1
+    b_hi = np.empty(cap, dtype=np.uint64)
+    b_lo = np.empty(cap, dtype=np.uint64)
+    b_ids = np.empty(cap, dtype=np.int32)
+    k = _flatten(*cols, order, b_hi, b_lo, b_ids)
+    return b_hi[:k].copy(), b_lo[:k].copy(), b_ids[:k].copy()
+
+
 def build_prefix_index(
     networks: pa.Array | pa.ChunkedArray | np.ndarray,
     lengths: npt.ArrayLike,
@@ -394,24 +416,8 @@ def build_prefix_index(
     host_lo[lo_len == 0] = _ALL
     start_hi, start_lo = hi & ~host_hi, lo & ~host_lo
     end_hi, end_lo = start_hi | host_hi, start_lo | host_lo
-    order = np.lexsort((np.arange(len(keep)), lens, start_lo, start_hi))
-    cap = 2 * len(keep) + 1
-    b_hi = np.empty(cap, dtype=np.uint64)
-    b_lo = np.empty(cap, dtype=np.uint64)
-    b_ids = np.empty(cap, dtype=np.int32)
-    k = _flatten(
-        start_hi,
-        start_lo,
-        end_hi,
-        end_lo,
-        lens,
-        ids_in,
-        order,
-        b_hi,
-        b_lo,
-        b_ids,
-    )
-    b_hi, b_lo, b_ids = b_hi[:k].copy(), b_lo[:k].copy(), b_ids[:k].copy()
+    bounds = (start_hi, start_lo, end_hi, end_lo, lens, ids_in)
+    b_hi, b_lo, b_ids = _flat(*bounds, np.ones(len(keep), dtype=np.bool_))
 
     # IPv6 copy: an IPv6 (non-mapped) key never falls inside ::ffff:0:0/96, so the
     # boundaries strictly inside it (the IPv4 ranges, which get their own copy below)
@@ -438,7 +444,13 @@ def build_prefix_index(
     v6_bounds[:, 1] = b6_lo
     v6_bounds[:, 2] = b6_ids.astype(np.int64).view(np.uint64)
 
-    # IPv4 copy: the ranges clipped to ::ffff:0:0/96, start and id + 1 packed in one word
+    # IPv4 copy: the ranges of the prefixes inside ::ffff:0:0/96 (IPv4 ones, or IPv6 ones
+    # naming mapped addresses), start and id + 1 packed in one word. An IPv6 prefix that
+    # merely spans the block (::/0, ::/64) holds no IPv4 address, as for ``ipaddress``
+    mapped = (start_hi == 0) & (start_lo >= _V4_LO) & (end_hi == 0) & (end_lo <= _V4_HI)
+    b_hi, b_lo, b_ids = _flat(*bounds, mapped)
+    at = len(b_hi)  # every boundary of mapped prefixes has hi == 0
+    in_v4 = (b_lo > _V4_LO) & (b_lo <= _V4_HI)
     below = int(np.searchsorted(b_lo[:at], _V4_LO, side="right")) - 1
     v4_starts = np.concatenate([[0], (b_lo[in_v4] - _V4_LO)]).astype(np.uint64)
     v4_ids = np.concatenate([[b_ids[below]], b_ids[in_v4]]).astype(np.int32)
