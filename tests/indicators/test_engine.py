@@ -90,6 +90,21 @@ def test_urls_hashes_and_lists(tmp_path: Path) -> None:
     ]
 
 
+def test_a_value_twice_in_a_list_column_is_one_hit(tmp_path: Path) -> None:
+    feed = write_csv(tmp_path / "f.csv", ["ip,10.1.2.3,a,,,,,", "cidr,10.0.0.0/8,a,,,,,",
+                                          "email,bad@x.com,a,,,,,"])  # fmt: skip
+    eng = engine_for(tmp_path, [feed])
+    batch = events(
+        dns__answers__data=[["10.1.2.3", "::ffff:10.1.2.3"], ["1.2.3.4"]],
+        email__to__address=[["BAD@x.com", "bad@x.com"], []],
+    )
+    assert hits(eng, batch) == [  # one per (event, field, indicator)
+        (0, "ioc:cidr:10.0.0.0/8", "dns.answers.data"),
+        (0, "ioc:email:bad@x.com", "email.to.address"),
+        (0, "ioc:ip:10.1.2.3", "dns.answers.data"),
+    ]
+
+
 def test_validity_is_checked_at_event_time_and_retro_hunt_ignores_valid_from(
         tmp_path: Path) -> None:
     feed = write_csv(tmp_path / "f.csv", [

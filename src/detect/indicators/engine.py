@@ -268,8 +268,16 @@ class IndicatorEngine:
                     event_port[start:start + len(r)] = p
                 start += len(r)
             keep &= ~need_port | (event_port == want)
+        # one hit per (event, field, indicator): a list column may hold a value twice
+        # (dns.answers.data ["1.2.3.4", "::ffff:1.2.3.4"]), and a column is probed per type
+        names = {f: k for k, f in enumerate(dict.fromkeys(found.fields))}
+        field_of = np.array([names[f] for f in found.fields], dtype=np.int64)[field_idx]
         order = np.flatnonzero(keep)
-        order = order[np.lexsort((ids[order], field_idx[order], rows[order]))]
+        order = order[np.lexsort((ids[order], field_of[order], rows[order]))]
+        r, i, f = rows[order], ids[order], field_of[order]
+        first = np.ones(len(order), dtype=np.bool_)
+        first[1:] = (r[1:] != r[:-1]) | (i[1:] != i[:-1]) | (f[1:] != f[:-1])
+        order = order[first]
         rows, ids, field_idx = rows[order], ids[order], field_idx[order]
         rule_ids = _rule_ids(meta.take(pa.array(order)))
         uniq, first = np.unique(ids, return_index=True)
