@@ -105,6 +105,23 @@ def test_a_value_twice_in_a_list_column_is_one_hit(tmp_path: Path) -> None:
     ]
 
 
+def test_internationalised_names_match_in_either_spelling(tmp_path: Path) -> None:
+    feed = write_csv(tmp_path / "f.csv", ["domain,bücher.de,a,,,,,",
+                                          "domain,xn--mnchen-3ya.de,a,,,,,",
+                                          "url,http://bücher.de/idn,a,,,,,"])  # fmt: skip
+    eng = engine_for(tmp_path, [feed])
+    batch = events(
+        dns__question__name=["www.BÜCHER.de", "münchen.de.", None, "notbücher.de"],
+        url__full=[None, None, "http://xn--bcher-kva.de/idn", "HTTP://Bücher.de:80/idn"],
+    )
+    assert hits(eng, batch) == [  # the feeds hold punycode; events may log either
+        (0, "ioc:domain:xn--bcher-kva.de", "dns.question.name"),
+        (1, "ioc:domain:xn--mnchen-3ya.de", "dns.question.name"),
+        (2, "ioc:url:http://xn--bcher-kva.de/idn", "url.full"),
+        (3, "ioc:url:http://xn--bcher-kva.de/idn", "url.full"),
+    ]
+
+
 def test_validity_is_checked_at_event_time_and_retro_hunt_ignores_valid_from(
         tmp_path: Path) -> None:
     feed = write_csv(tmp_path / "f.csv", [

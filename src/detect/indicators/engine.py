@@ -11,6 +11,7 @@ indicator needs the port on the same side of the connection.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -24,7 +25,13 @@ from detect.errors import ConfigError, InputError
 from detect.hits import HITS_SCHEMA, RuleInfo
 from detect.indicators.index import IndicatorIndex, build_index
 from detect.indicators.model import FeedOptions
-from detect.indicators.normalize import NormalizeError, infer, normalize, normalize_url_column
+from detect.indicators.normalize import (
+    NormalizeError,
+    infer,
+    normalize,
+    normalize_url,
+    normalize_url_column,
+)
 from detect.kernels.domain_suffix import DomainIndex, build_domain_index, probe_domain_suffix
 from detect.kernels.ip_set import IpSetIndex, build_ip_set, probe_ip_set
 from detect.kernels.prefix_match import PrefixIndex, build_prefix_index, probe_prefix, v4_length
@@ -200,6 +207,10 @@ class IndicatorEngine:
                 rows, ids = probe_domain_suffix(self.domain, batch.column(column),
                                                 threads=self.threads)
                 found.add(rows, ids, column)
+                idn, names = _non_ascii(batch.column(column), _idna_name)
+                if len(idn):  # internationalised names: the feeds hold them in punycode
+                    rows, ids = probe_domain_suffix(self.domain, names)
+                    found.add(idn[rows], ids, column)
         for kind in STRING_TYPES:
             index = self.strings[kind]
             if index is None:
@@ -247,6 +258,12 @@ class IndicatorEngine:
             rows = np.arange(len(values), dtype=np.int64)
         if kind == "url":
             values = normalize_url_column(values)
+            idn, urls = _non_ascii(values, _idna_url)
+            if len(idn):  # a non-ASCII host: normalised as the feeds' URLs (IDNA host)
+                keep = np.ones(len(values), dtype=np.bool_)
+                keep[idn] = False
+                values = pa.concat_arrays([values.filter(pa.array(keep)), urls.cast(values.type)])
+                rows = np.concatenate([rows[keep], rows[idn]])
         return values, rows
 
     def _hits(self, batch: pa.RecordBatch, found: _Candidates) -> pa.Table:
@@ -432,3 +449,33 @@ def explain_value(value: str, settings: Settings, *, kind: str | None = None) ->
         hits = engine.match(enrich(event))
         ex.event_hits = sorted(set(hits.column("rule_id").to_pylist()))
     return ex
+
+
+def _non_ascii(
+    col: pa.Array | pa.ChunkedArray, convert: Callable[[str], str | None]
+) -> tuple[np.ndarray, pa.Array]:
+    """Rows of a string column holding non-ASCII text (rare: internationalised names), and
+    ``convert`` of each (null where it cannot be converted). Python runs per such row only."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return np.zeros(0, np.int64), pa.array([], pa.string())
+    idx = np.flatnonzero(np.asarray(pc.invert(pc.string_is_ascii(col)).fill_null(False)))
+    values = col.take(pa.array(idx)).to_pylist()
+    return idx, pa.array([convert(v) for v in values], pa.string())
+
+
+def _idna_name(name: str) -> str | None:
+    try:
+        return name.lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
+def _idna_url(url: str) -> str | None:
+    try:
+        return normalize_url(url)
+    except NormalizeError:
+        return None

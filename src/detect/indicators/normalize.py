@@ -120,7 +120,8 @@ def normalize_domain(text: str) -> str:
 
 
 def normalize_url(text: str) -> str:
-    """Scheme and host lower case, default port and fragment dropped, empty path as ``/``."""
+    """Scheme and host lower case (a non-ASCII host in IDNA), default port and fragment
+    dropped, empty path as ``/``."""
     raw = text.strip()
     if not _SCHEME.match(raw):
         raw = "http://" + raw
@@ -138,6 +139,12 @@ def normalize_url(text: str) -> str:
         msg = f"URL without a host: {text!r}"
         raise NormalizeError(msg)
     host_text = f"[{host}]" if hostport.startswith("[") else host.lower()
+    if not host_text.isascii():  # as a Host header and a sensor's log spell it: punycode
+        try:
+            host_text = host_text.encode("idna").decode("ascii")
+        except UnicodeError:
+            msg = f"not a valid internationalised host name: {text!r}"
+            raise NormalizeError(msg) from None
     if port is not None and str(port) != DEFAULT_PORTS.get(scheme):
         host_text = f"{host_text}:{port}"
     netloc = f"{userinfo}@{host_text}" if userinfo else host_text
