@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -90,6 +91,10 @@ def _layout() -> str:
     for module in (detect.kernels.hashing, detect.kernels.ip_set, detect.kernels.prefix_match,
                    detect.kernels.string_set, detect.kernels.domain_suffix):
         h.update(inspect.getsource(module).encode())
+    # the loaders and normalisation too: a fix there (IDNA URL hosts) must not be hidden by
+    # an index a cache kept from before it
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(source.read_bytes())
     fields = ";".join(f"{cls.__name__}{cls._fields}" for cls in
                       (IpSetIndex, PrefixIndex, DomainIndex, StringSetIndex))
     return f"{fields};{h.hexdigest()}"
