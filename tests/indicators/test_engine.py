@@ -134,6 +134,18 @@ def test_validity_is_checked_at_event_time_and_retro_hunt_ignores_valid_from(
     assert [h[0] for h in hits(retro, batch)] == [0, 1]  # valid_until still holds
 
 
+def test_two_feeds_validity_intervals_leave_their_gap_invalid(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["ip,5.5.5.5,a,,,,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z"])
+    b = write_csv(tmp_path / "b.csv", ["ip,5.5.5.5,b,,,,2024-03-01T00:00:00Z,2024-03-02T00:00:00Z"])
+    times = [datetime(2024, 1, 1, 12, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC),
+             datetime(2024, 3, 1, 12, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)]
+    batch = events(**{"@timestamp": times}, source__ip=["5.5.5.5"] * 4)
+    # February: no feed calls it valid (the outer bounds alone would say it is)
+    assert [h[0] for h in hits(engine_for(tmp_path, [a, b]), batch)] == [0, 2, 3]
+    retro = engine_for(tmp_path, [a, b], retro_hunt=True)  # no valid_from, so no gap
+    assert [h[0] for h in hits(retro, batch)] == [0, 1, 2, 3]
+
+
 def test_ip_port_indicators_need_the_port_on_the_same_side(tmp_path: Path) -> None:
     feed = tmp_path / "c2.csv"
     feed.write_text("type,value,port,source\nip,198.51.100.9,4444,feodo\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from detect.indicators.merge import merge
 from detect.indicators.model import SEVERITIES, indicator_table
 
-DAYS = [None, datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)]
+DAYS = [None, *(datetime(2024, m, 1, tzinfo=UTC) for m in (1, 3, 6, 9))]
+PROBES = [d + timedelta(days=k) for d in DAYS if d is not None for k in (-1, 0, 1)]
 
 rows_strategy = st.lists(
     st.tuples(
@@ -89,3 +90,14 @@ def test_merge_matches_the_naive_reference(rows: list[tuple]) -> None:
         assert g["valid_until"] == w["valid_until"]
         assert g["to_ids"] == w["to_ids"]
         assert g["severity"] == w["severity"], (value, rows)
+    # validity: the merged indicator is valid exactly when some feed's row is
+    for value, g in got.items():
+        own = [(r[5], r[6]) for r in rows if r[0] == value]
+        for t in PROBES:
+            feed_says = any((a is None or a <= t) and (b is None or t <= b) for a, b in own)
+            merged_says = (
+                (g["valid_from"] is None or g["valid_from"] <= t)
+                and (g["valid_until"] is None or t <= g["valid_until"])
+                and not any(gap["start"] < t < gap["end"] for gap in g["validity_gaps"])
+            )
+            assert merged_says == feed_says, (value, t, own, g["validity_gaps"])

@@ -197,7 +197,9 @@ class IndicatorEngine:
         self.strings = {k: _restore(index.arrays, k, StringSetIndex) for k in STRING_TYPES}
         # per-indicator columns are gathered for the hit ids only: with millions of
         # indicators, whole-column conversions would dominate a cron job's start-up
-        self._meta = table.select(["type", "value", "port", "valid_from", "valid_until"])
+        self._meta = table.select(
+            ["type", "value", "port", "valid_from", "valid_until", "validity_gaps"]
+        )
         self._by_rule: dict[str, int] = {}
 
     # -- matching -------------------------------------------------------------------
@@ -316,8 +318,9 @@ class IndicatorEngine:
         known = ~np.asarray(pc.is_null(ts_col))
         t = ts[rows]
         ok = t <= _times(meta.column("valid_until"), _NO_TIME_HIGH)
-        if not self.retro_hunt:
+        if not self.retro_hunt:  # which also ignores the gaps (each is some feed's valid_from)
             ok &= t >= _times(meta.column("valid_from"), _NO_TIME_LOW)
+            ok &= ~_in_gap(t, meta.column("validity_gaps"))
         return ok | ~known[rows]
 
     # -- rule metadata ---------------------------------------------------------------
@@ -484,3 +487,20 @@ def _idna_url(url: str) -> str | None:
         return normalize_url(url)
     except NormalizeError:
         return None
+
+
+def _in_gap(t: np.ndarray, gaps: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Per hit, whether its event time ``t`` falls strictly inside one of its indicator's
+    validity gaps (times between feeds' intervals that no feed calls valid)."""
+    if isinstance(gaps, pa.ChunkedArray):
+        gaps = gaps.combine_chunks()
+    out = np.zeros(len(t), dtype=np.bool_)
+    flat = pc.list_flatten(gaps)
+    if len(flat) == 0:
+        return out
+    hit = np.asarray(pc.list_parent_indices(gaps))
+    start = np.asarray(flat.field("start").cast(pa.int64()).to_numpy(zero_copy_only=False))
+    end = np.asarray(flat.field("end").cast(pa.int64()).to_numpy(zero_copy_only=False))
+    inside = (t[hit] > start) & (t[hit] < end)
+    out[hit[inside]] = True
+    return out

@@ -1,8 +1,10 @@
 """One row per indicator, however many feeds carry it, and the severity its alerts get.
 
 The same value from several feeds is one indicator: the highest confidence, the
-union of sources and tags, the widest validity (a feed that gives no bound makes it
-unbounded), and the highest severity any feed gave. Context-only rows (MISP
+union of sources and tags, the union of the validity intervals (``valid_from`` /
+``valid_until`` the outer bounds, a feed that gives no bound making it unbounded, and
+``validity_gaps`` the times between them that no feed calls valid), and the highest
+severity any feed gave. Context-only rows (MISP
 ``to_ids`` off) stay context unless some feed lists the value for detection.
 
 Alert severity of an indicator (documented in the README):
@@ -20,6 +22,12 @@ import pyarrow as pa
 
 from detect.indicators.model import INDICATOR_SCHEMA, SEVERITIES
 
+_GAP_TYPE = pa.struct(
+    [
+        pa.field("start", INDICATOR_SCHEMA.field("valid_from").type),
+        pa.field("end", INDICATOR_SCHEMA.field("valid_until").type),
+    ]
+)
 MERGED_SCHEMA = pa.schema(
     [
         pa.field("type", pa.string(), nullable=False),
@@ -31,6 +39,8 @@ MERGED_SCHEMA = pa.schema(
         pa.field("tags", pa.list_(pa.string())),
         pa.field("valid_from", INDICATOR_SCHEMA.field("valid_from").type),
         pa.field("valid_until", INDICATOR_SCHEMA.field("valid_until").type),
+        # open intervals (start, end) inside the bounds when no feed's interval covers them
+        pa.field("validity_gaps", pa.list_(_GAP_TYPE)),
         pa.field("to_ids", pa.bool_()),
         pa.field("description", pa.string()),
         pa.field("origins", pa.list_(pa.string())),
@@ -81,8 +91,15 @@ def merge(indicators: pa.Table) -> pa.Table:
             pl.col("to_ids").any(),
             pl.col("description").drop_nulls().first(),
             pl.col("origin").drop_nulls().unique(maintain_order=True).head(5).alias("origins"),
+            pl.struct("valid_from", "valid_until").alias("_intervals"),
         )
     )
+    grouped = grouped.with_columns(
+        pl.col("_intervals")
+        .map_elements(_gaps, return_dtype=pl.List(_GAP))  # grouped rows only: a few
+        .alias("validity_gaps")
+    ).drop("_intervals")
+    singles = singles.with_columns(pl.lit([], pl.List(_GAP)).alias("validity_gaps"))
     merged = pl.concat([singles, grouped.select(singles.columns)], how="vertical_relaxed")
     base = pl.col("_rank").fill_null(_RANK["medium"])
     conf = pl.col("confidence")
@@ -99,3 +116,33 @@ def merge(indicators: pa.Table) -> pa.Table:
         .alias("severity")
     ).drop("_rank")
     return merged.select(MERGED_SCHEMA.names).to_arrow().cast(MERGED_SCHEMA)
+
+
+_GAP = pl.Struct({"start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")})
+
+
+def _gaps(intervals: pl.Series) -> list[dict[str, object]]:
+    """Open intervals between the union of ``[valid_from, valid_until]`` intervals (a
+    missing bound is open), inside their outer bounds: times no feed calls valid."""
+    rows = intervals.to_list()
+    open_past = [r["valid_until"] for r in rows if r["valid_from"] is None]
+    spans = sorted(
+        ((r["valid_from"], r["valid_until"]) for r in rows if r["valid_from"] is not None),
+        key=lambda span: span[0],
+    )
+    if open_past:
+        if any(end is None for end in open_past):
+            return []  # valid at every time
+        reach = max(open_past)
+    elif spans:
+        reach = spans.pop(0)[1]
+    else:
+        return []
+    out: list[dict[str, object]] = []
+    for begin, end in spans:
+        if reach is None:
+            return out
+        if begin > reach:
+            out.append({"start": reach, "end": begin})
+        reach = None if end is None else max(reach, end)
+    return out
