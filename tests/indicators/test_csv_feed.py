@@ -60,7 +60,7 @@ def test_typed_csv_every_type(tmp_path: Path) -> None:
     assert (first["confidence"], first["severity"]) == (80, "high")
     assert first["tags"] == ["c2", "emotet"] and first["description"] == "emotet c2"
     assert first["valid_from"] == datetime(2024, 1, 1, tzinfo=UTC)
-    assert first["valid_until"] == datetime(2024, 2, 1, tzinfo=UTC)
+    assert first["valid_until"] == datetime(2024, 2, 1, 23, 59, 59, 999_999, tzinfo=UTC)  # a date
     assert first["origin"] == "feed.csv:2"
     assert t["source"][1].as_py() == "feed"
     assert t["tags"][2].as_py() == ["a", "b"]
@@ -286,3 +286,15 @@ def test_abusech_known_values(shared_datasets: Path) -> None:
     assert "2e3519b7cb61a3cd6167f727df993f68311085ea" in sha1["value"].to_pylist()
     urls = load(shared_datasets / ABUSECH / "urlhaus_recent.csv.gz").indicators
     assert "http://117.209.87.242:60905/bin.sh" in urls["value"].to_pylist()
+
+
+def test_a_date_only_valid_until_covers_its_whole_day(tmp_path: Path) -> None:
+    p = tmp_path / "f.csv"
+    p.write_text("type,value,valid_from,valid_until\nip,192.0.2.1,2024-01-01,2024-01-02\n"
+                 "ip,192.0.2.2,2024-01-01,2024-01-02T06:00:00Z\n")  # fmt: skip
+    t = load(p).indicators
+    assert t.column("valid_from").to_pylist() == [datetime(2024, 1, 1, tzinfo=UTC)] * 2
+    assert t.column("valid_until").to_pylist() == [
+        datetime(2024, 1, 2, 23, 59, 59, 999_999, tzinfo=UTC),  # "until the 2nd": all of it
+        datetime(2024, 1, 2, 6, tzinfo=UTC),  # a time is kept as given
+    ]

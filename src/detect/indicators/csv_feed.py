@@ -383,7 +383,7 @@ def _time(name: str) -> Callable[[str], Any]:
         if _key(text) in _EMPTY:
             return None
         try:
-            return parse_time(text)
+            return parse_time(text, end=name == "valid_until")
         except ValueError:
             return f"{name} is not an ISO 8601 time: {text!r}"
     return one

@@ -20,7 +20,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -91,15 +91,24 @@ def first_lines(text: str, pattern: re.Pattern[str]) -> dict[str, int]:
     return out
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time (``Z`` or offset; naive times are UTC); raises ``ValueError``."""
+def parse_time(text: str, *, end: bool = False) -> datetime:
+    """An ISO 8601 time (``Z`` or offset; naive times are UTC); raises ``ValueError``.
+
+    A date alone is its day's first microsecond, or with ``end`` (a ``valid_until``) its
+    last: an indicator "valid until 2024-01-02" still matches that day's events.
+    """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if end and _DATE_ONLY.fullmatch(value):
+        parsed += timedelta(days=1, microseconds=-1)
     return parsed
+
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class FeedRows:
