@@ -30,6 +30,8 @@ from detect.indicators.normalize import (
     ("2001:DB8:0:0::1", "2001:db8::1"),
     ("::ffff:1.2.3.4", "1.2.3.4"),
     ("0.0.0.0", "0.0.0.0"),
+    ("fe80::1%eth0", "fe80::1"),  # a zone names the sensor's interface, not the address
+    ("FE80::2%3", "fe80::2"),
 ])
 def test_ip(text: str, want: str) -> None:
     assert normalize_ip(text) == want

@@ -61,7 +61,9 @@ def refang(text: str) -> str:
 
 
 def normalize_ip(text: str) -> str:
-    """Canonical IP text; IPv4-mapped IPv6 is written as IPv4."""
+    """Canonical IP text; IPv4-mapped IPv6 is written as IPv4; an IPv6 zone (``%eth0``)
+    is dropped: it names an interface of the sensor that logged it, and events are
+    matched on the 16-byte address, which has none."""
     stripped = text.strip()
     if _IPV4.fullmatch(stripped):
         return stripped
@@ -72,6 +74,8 @@ def normalize_ip(text: str) -> str:
         raise NormalizeError(msg) from None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return str(ipaddress.IPv6Address(int(ip)))
     return str(ip)
 
 
