@@ -236,6 +236,19 @@ def test_conn_node_name_duration_counts(tmp_path: Path) -> None:
     )
 
 
+def test_conn_bytes_are_ip_level_when_the_log_has_them(tmp_path: Path) -> None:
+    # ECS source.bytes is what went over the wire: Zeek's orig_ip_bytes (as Elastic's Zeek
+    # pipeline maps it, and Suricata's bytes_toserver); orig_bytes (payload) only without it
+    fields = CONN_FIELDS + " orig_ip_bytes resp_ip_bytes"
+    types = CONN_TYPES + " count count"
+    text = header("conn", fields, types) + row(
+        "w", "1713484795.943239", "C1", "10.0.0.1", "25320", "10.0.0.2", "80", "tcp", "-",
+        "1.0", "0", "0", "REJ", "1", "1", "60", "40",
+    )  # fmt: skip
+    r = read(write(tmp_path, "conn.log", text))[0].to_pylist()[0]
+    assert (r["source.bytes"], r["destination.bytes"]) == (60, 40)  # a SYN: no payload
+
+
 def test_several_header_blocks(tmp_path: Path) -> None:
     conn = (
         header("conn", CONN_FIELDS, CONN_TYPES)

@@ -7,8 +7,8 @@ by :func:`detect.kernels.beacon.beacon_scores` for every pair of a window in one
 - eligible: >= 4 unique timestamps (whole seconds, as RITA's ``uint32`` ts) and fewer than
   86 400 connections (RITA calls those strobes); ineligible pairs are not scored;
 - timestamp score S(Δ, d=1) over the sorted non-zero inter-arrival intervals, data-size
-  score S(x, d=0) over the per-connection originator IP bytes (RITA: Zeek's
-  ``orig_ip_bytes``; here ``source.bytes`` + 40 per packet of ``source.packets``), with
+  score S(x, d=0) over the per-connection originator IP bytes (``source.bytes``, which the
+  Zeek reader fills from ``orig_ip_bytes`` as RITA reads it; null counts as 0), with
   S = round3((1 - |Bowley| + madScore) / 2), montanaflynn quartiles (median excluded for
   odd n), Bowley 0 unless Q3 - Q1 >= 10 and Q2 differs from Q1 and Q3, madScore =
   (median - MAD) / median when median >= 1 else d;
@@ -86,7 +86,6 @@ from detect.anomaly.rita import severity_of
 __all__ = ["STATE_SCHEMA", "BeaconDetector", "BeaconParams"]
 
 US = 1_000_000
-HEADER_BYTES = 40  # IPv4 + TCP headers without options, per packet: orig_ip_bytes - orig_bytes
 NO_TS = np.iinfo(np.int64).min
 DATASETS = ("conn", "flow")
 BINS = 24  # RITA beaconTimeSpan
@@ -348,11 +347,8 @@ class BeaconDetector:
         """Conn / flow rows as ``ROWS_SCHEMA``: the pair key, ts (µs) and originator bytes.
 
         Rows without a source or destination IP, port or timestamp are dropped. The bytes
-        stand for RITA's ``orig_ip_bytes`` (IP-layer bytes), which the canonical schema
-        does not carry: ``source.bytes`` (payload) plus :data:`HEADER_BYTES` per packet
-        when ``source.packets`` is known. Without the headers a connect-only beacon (no
-        payload) had a data-size median of 0 and scored 0.875 where RITA gives 1.0. Nulls
-        count as 0.
+        are ``source.bytes``: IP-level bytes (Zeek's ``orig_ip_bytes``, RITA's data-size
+        input; Suricata's ``bytes_toserver``); null counts as 0.
         """
         names = batch.schema.names
         if "event.dataset" not in names or "@timestamp" not in names:
@@ -363,7 +359,7 @@ class BeaconDetector:
         mask = keep_rows(batch, need, DATASETS, null_dataset_ok=False)
         if mask is not None and not mask.any():
             return ROWS_SCHEMA.empty_table()
-        cols = [*need, *(c for c in ("source.bytes", "source.packets") if c in names)]
+        cols = [*need, *(["source.bytes"] if "source.bytes" in names else [])]
         sub = pa.Table.from_arrays([batch.column(c) for c in cols], names=cols)
         if mask is not None:
             sub = sub.filter(pa.array(mask))
@@ -374,9 +370,6 @@ class BeaconDetector:
         nbytes = pa.array(np.zeros(sub.num_rows, np.uint64))
         if "source.bytes" in names:
             nbytes = pc.fill_null(_plain(sub.column("source.bytes"), pa.uint64()), 0)
-        if "source.packets" in names:
-            packets = pc.fill_null(_plain(sub.column("source.packets"), pa.uint64()), 0)
-            nbytes = pc.add(nbytes, pc.multiply(packets, pa.scalar(HEADER_BYTES, pa.uint64())))
         return pa.Table.from_arrays(
             [
                 _plain(sub.column("source.ip"), pa.string()),

@@ -25,8 +25,11 @@ network.transport                proto
 network.protocol                 conn: service (as logged, e.g. ``gssapi,smb,krb``);
                                  other protocol logs: a constant (dns, http, tls, smtp, ssh, ...)
 network.community_id            community_id (when the log has it)
-conn                             duration -> event.duration (ns), orig_bytes/resp_bytes ->
-                                 source/destination.bytes, orig_pkts/resp_pkts -> *.packets,
+conn                             duration -> event.duration (ns), orig_ip_bytes/resp_ip_bytes
+                                 (IP-level, as Elastic's Zeek pipeline and Suricata's
+                                 bytes_toserver; orig_bytes/resp_bytes, payload, when a log
+                                 lacks them) -> source/destination.bytes, orig_pkts/resp_pkts
+                                 -> *.packets,
                                  conn_state -> network.connection.state,
                                  orig_l2_addr/resp_l2_addr -> source/destination.mac
 dns                              query -> dns.question.name, qtype_name -> dns.question.type,
@@ -110,6 +113,8 @@ FIELD_KINDS: Mapping[str, str] = {
     "status_code": INT,
     "orig_bytes": UINT,
     "resp_bytes": UINT,
+    "orig_ip_bytes": UINT,
+    "resp_ip_bytes": UINT,
     "orig_pkts": UINT,
     "resp_pkts": UINT,
     "request_body_len": UINT,
@@ -214,8 +219,8 @@ _COMMON: tuple[Take, ...] = (
 
 _CONN: tuple[Take, ...] = (
     Take("network.protocol", ("service",)),
-    Take("source.bytes", ("orig_bytes",)),
-    Take("destination.bytes", ("resp_bytes",)),
+    Take("source.bytes", ("orig_ip_bytes", "orig_bytes")),
+    Take("destination.bytes", ("resp_ip_bytes", "resp_bytes")),
     Take("source.packets", ("orig_pkts",)),
     Take("destination.packets", ("resp_pkts",)),
     Take("network.connection.state", ("conn_state",)),
