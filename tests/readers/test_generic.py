@@ -191,3 +191,14 @@ def test_a_gzip_cut_off_is_named_as_such_not_taken_for_empty(tmp_path: Path) -> 
     empty.write_bytes(b"")
     with pytest.raises(NotTelemetryError, match="file is empty"):
         detect_format(empty)
+
+
+def test_tls_versions_of_every_sensor_spelling_are_one_ecs_value() -> None:
+    from detect.readers.base import ecs_tls_version
+
+    spelled = ["TLS 1.2", "TLSv12", "TLSv1.2", "TLSv1", "TLSv10", "TLS 1.0", "TLSv13-draft23",
+               "SSLv3", "DTLSv12", "garbage", None]  # fmt: skip
+    assert ecs_tls_version(pa.array(spelled)).to_pylist() == [
+        "1.2", "1.2", "1.2", "1.0", "1.0", "1.0", "1.3", "3.0", None, None, None,
+    ]  # fmt: skip
+    assert ecs_tls_version(pa.array(["TLSv12"]).dictionary_encode()).to_pylist() == ["1.2"]

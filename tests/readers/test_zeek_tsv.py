@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import detect
 from detect.readers import zeek_json, zeek_tsv
 from detect.readers.base import ReadContext, Reject
 from detect.readers.source import read_head
@@ -497,3 +498,17 @@ def test_btest_scope_sep_underscore_fields(shared_datasets: Path, tmp_path: Path
     assert t.num_rows > 0
     assert t["source.ip"].null_count == 0
     assert t["destination.port"].null_count == 0
+
+
+@pytest.mark.shared
+def test_zeek_tls_versions_are_ecs_values_as_eve_gives(shared_datasets: Path) -> None:
+    import collections
+
+    log = shared_datasets / "zeek" / "wrccdc2018-brimdata" / "tsv" / "ssl.log.gz"
+    if not log.exists():
+        pytest.skip(f"{log} absent")
+    seen = collections.Counter()
+    for batch in detect.read([log], enrich=False):
+        seen.update(v for v in batch.column("tls.version").to_pylist() if v is not None)
+    assert seen["1.2"] > 10_000 and seen["1.0"] > 1_000  # logged as TLSv12 / TLSv10
+    assert set(seen) <= {"1.0", "1.1", "1.2", "1.3", "2.0", "3.0"}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from detect.errors import InputError, Location
 from detect.schema import RowProblem
@@ -90,3 +91,18 @@ class Reader(Protocol):
     """A reader module: ``read_batches(path, ctx)`` yields canonical batches."""
 
     def __call__(self, ctx: ReadContext) -> Iterator[pa.RecordBatch]: ...
+
+
+def ecs_tls_version(arr: pa.Array) -> pa.Array:
+    """A sensor's TLS version text as ECS ``tls.version`` (``1.2``, ``1.0``, ``3.0`` for SSL 3).
+
+    Suricata writes ``TLS 1.2`` / ``TLSv1`` / ``SSLv3``, Zeek ``TLSv12`` / ``TLSv10`` /
+    ``TLSv13-draft23`` / ``SSLv3``; both give one value. Anything else (DTLS, unknown) is
+    null: ECS puts the protocol apart, in ``tls.version_protocol``, which we do not carry.
+    """
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    v = pc.replace_substring_regex(arr, r"^TLS ?v?(\d)\.?(\d)(-draft\d+)?$", r"\1.\2")
+    v = pc.replace_substring_regex(v, r"^(?:TLS|SSL) ?v?(\d)$", r"\1.0")
+    ok = pc.match_substring_regex(v, r"^\d\.\d$")
+    return pc.if_else(ok, v, pa.nulls(len(v), v.type))

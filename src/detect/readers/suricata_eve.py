@@ -17,7 +17,8 @@ Normalisations, each because a consumer compares values across sensors:
   (``+0300``); timestamps without any offset (old Suricata) are taken as UTC.
 * ``tls.fingerprint`` (SHA-1 as ``aa:bb:...``) to lowercase hex without colons, the
   form indicator feeds use, in ``tls.server.hash.sha1``.
-* ``tls.version`` ``"TLS 1.2"`` to ECS ``"1.2"`` (``SSLv3`` to ``"3.0"``).
+* ``tls.version`` ``"TLS 1.2"`` / ``"TLSv1"`` to ECS ``"1.2"`` / ``"1.0"`` (``SSLv3`` to ``"3.0"``;
+  :func:`detect.readers.base.ecs_tls_version`).
 * ``proto`` lowercased; ``app_proto`` ``"failed"`` (detection failed) is null.
 * DNS in all three layouts: v1 (one record per query or answer, flat
   ``rrname``/``rrtype``/``rdata``), v2 (``answers`` list and/or ``grouped``) and v3
@@ -41,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detect.readers.base import ReadContext, Reject
+from detect.readers.base import ReadContext, Reject, ecs_tls_version
 from detect.readers.jsonlines import JsonBlock, LineFilter, iter_json_blocks
 from detect.readers.source import open_binary, read_head
 from detect.schema import TIMESTAMP, cast_or_null, conform
@@ -635,13 +636,6 @@ def _dns_columns(dns: pa.Array) -> dict[str, pa.Array]:
     }
 
 
-def _tls_version(arr: pa.Array) -> pa.Array:
-    """Suricata's ``TLS 1.2`` / ``SSLv3`` to ECS ``1.2`` / ``3.0``; unknown is null."""
-    v = pc.replace_substring_regex(arr, r"^TLS ?v?(\d)\.?(\d)$", r"\1.\2")
-    v = pc.replace_substring_regex(v, r"^SSL ?v?(\d)$", r"\1.0")
-    return where(pc.match_substring_regex(v, r"^\d\.\d$"), v)
-
-
 def _url_columns(http: pa.Array) -> dict[str, pa.Array]:
     host = field_of(http, "hostname")
     url = field_of(http, "url")
@@ -749,7 +743,7 @@ def to_canonical(t: pa.Table, display: str, *, ts: pa.Array | None = None) -> di
     cols.update(
         {
             "tls.server.name": field_of(tls, "sni"),
-            "tls.version": _tls_version(field_of(tls, "version")),
+            "tls.version": ecs_tls_version(field_of(tls, "version")),
             "tls.server.subject": field_of(tls, "subject"),
             "tls.server.issuer": field_of(tls, "issuerdn"),
             "tls.server.hash.sha1": pc.utf8_lower(pc.replace_substring(fingerprint, ":", "")),

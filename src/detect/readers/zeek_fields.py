@@ -42,7 +42,8 @@ http                             method, host -> url.domain (port stripped), uri
                                  response_body_len -> http.request/response.body.bytes,
                                  version -> http.version, resp_mime_types[0] ->
                                  http.response.mime_type, url.port (explicit port in url.full)
-ssl (``tls``)                    version, cipher, server_name -> tls.server.name, established,
+ssl (``tls``)                    version (ECS: TLSv12 -> 1.2, SSLv3 -> 3.0), cipher,
+                                 server_name -> tls.server.name, established,
                                  ja3, ja3s, subject, issuer, cert_chain_fps[0] ->
                                  tls.server.hash.sha256, resp_certificate_sha1 -> ...sha1
 files                            filename, mime_type, md5/sha1/sha256 -> file.*,
@@ -83,7 +84,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detect import schema
-from detect.readers.base import ReadContext
+from detect.readers.base import ReadContext, ecs_tls_version
 from detect.schema import RowProblem
 
 FieldGetter = Callable[[str], "pa.Array | None"]
@@ -456,6 +457,8 @@ def canonical_columns(
             cols["dns.answers.ttl"] = _round_list(ttls)
     elif path == "http":
         cols.update(http_url_columns(get, n))
+    elif path == "ssl" and "tls.version" in cols:
+        cols["tls.version"] = ecs_tls_version(cols["tls.version"])  # TLSv12 -> 1.2, as EVE
     return cols
 
 
