@@ -685,3 +685,25 @@ def test_sniff(tmp_path: Path) -> None:
     ocsf.write_text('{"class_uid": 4001, "time": 1, "event_type": "x", "timestamp": "y"}\n')
     assert not suricata_eve.sniff(read_head(ocsf), ocsf)
     assert not suricata_eve.sniff(b"", tmp_path / "empty")
+
+
+def test_an_http_event_without_host_names_the_server_by_its_address(tmp_path: Path) -> None:
+    base = {"timestamp": "2018-03-24T12:00:00.000000+0000", "event_type": "http", "proto": "TCP",
+            "src_ip": "10.0.0.5", "src_port": 40000}  # fmt: skip
+    events = [
+        {**base, "dest_ip": "10.47.6.142", "dest_port": 80,
+         "http": {"url": "/", "http_method": "GET"}},  # masscan: no Host header
+        {**base, "dest_ip": "2001:db8::1", "dest_port": 8080,
+         "http": {"url": "/x", "http_method": "GET"}},
+        {**base, "dest_ip": "10.47.6.142", "dest_port": 8080,
+         "http": {"hostname": "h.example", "http_port": 8080, "url": "/y", "http_method": "GET"}},
+    ]  # fmt: skip
+    p = tmp_path / "eve.json"
+    p.write_text("".join(json.dumps(e) + "\n" for e in events))
+    t, _, rejects = read(p)
+    assert not rejects
+    assert column(t, "url.full") == [  # as the Zeek reader builds it from id.resp_h/p
+        "http://10.47.6.142/",
+        "http://[2001:db8::1]:8080/x",
+        "http://h.example:8080/y",
+    ]

@@ -636,10 +636,17 @@ def _dns_columns(dns: pa.Array) -> dict[str, pa.Array]:
     }
 
 
-def _url_columns(http: pa.Array) -> dict[str, pa.Array]:
+def _url_columns(http: pa.Array, dest_ip: pa.Array, dest_port: pa.Array) -> dict[str, pa.Array]:
     host = field_of(http, "hostname")
     url = field_of(http, "url")
     port = field_of(http, "http_port")
+    # without a Host header, the URL names the server by its address (as the Zeek reader)
+    ip = dest_ip.cast(pa.string())
+    ip = pc.if_else(pc.match_substring(ip, ":"), pc.binary_join_element_wise("[", ip, "]", ""), ip)
+    server_port = dest_port.cast(pa.string())
+    ip = pc.if_else(pc.fill_null(pc.equal(server_port, "80"), True), ip,
+                    pc.binary_join_element_wise(ip, server_port, ":"))  # fmt: skip
+    authority = pc.if_else(pc.fill_null(pc.not_equal(host, ""), False), host, ip)
     parts = (
         pc.extract_regex(
             url, r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?"
@@ -656,8 +663,9 @@ def _url_columns(http: pa.Array) -> dict[str, pa.Array]:
         )
     absolute = pc.fill_null(pc.match_substring_regex(url, r"^[A-Za-z][A-Za-z0-9+.-]*://"), False)
     port_text = pc.binary_join_element_wise(":", port.cast(pa.string()), "")
+    port_text = pc.if_else(pc.fill_null(pc.not_equal(host, ""), False), port_text, "")
     built = pc.binary_join_element_wise(
-        "http://", host, pc.fill_null(port_text, ""), url, "", null_handling="emit_null"
+        "http://", authority, pc.fill_null(port_text, ""), url, "", null_handling="emit_null"
     )
     return {
         "url.domain": host,
@@ -736,7 +744,7 @@ def to_canonical(t: pa.Table, display: str, *, ts: pa.Array | None = None) -> di
         from_answer = _dns_columns(answer)
         dns_cols = {k: pc.coalesce(v, from_answer[k]) for k, v in dns_cols.items()}
     cols.update(dns_cols)
-    cols.update(_url_columns(field(t, "http")))
+    cols.update(_url_columns(field(t, "http"), field(t, "dest_ip"), field(t, "dest_port")))
 
     tls = field(t, "tls")
     fingerprint = field_of(tls, "fingerprint")
