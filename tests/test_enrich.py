@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
@@ -227,3 +229,16 @@ def test_enrich_computes_community_id_when_switched_on(monkeypatch: pytest.Monke
     out = enrich(b)
     assert out.schema == CANONICAL_SCHEMA
     assert out.column("network.community_id").to_pylist() == ["1:LQU9qZlK+B5F3KDmev6m5PMibrg="]
+
+
+def test_ipv6_text_is_written_one_way_whatever_the_sensor_wrote() -> None:
+    from detect.enrich import enrich
+    from detect.schema import conform
+
+    text = ["ff02:0000:0000:0000:0000:0000:0000:0016", "ff02::16", "10.0.0.1", None,
+            "::FFFF:1.2.3.4", "2001:DB8:0:0::1", "not:an:ip"]  # fmt: skip
+    b = enrich(conform({"source.ip": pa.array(text), "destination.ip": pa.array(text)}, 7))
+    want = ["ff02::16", "ff02::16", "10.0.0.1", None, "1.2.3.4", "2001:db8::1", "not:an:ip"]
+    assert b.column("source.ip").to_pylist() == want  # Suricata's and Zeek's spellings agree
+    assert b.column("destination.ip").to_pylist() == want
+    assert [str(ipaddress.ip_address(v)) for v in want[:3]] == want[:3]  # as ipaddress writes

@@ -4,6 +4,7 @@
 
 - ``source.ip_bin`` / ``destination.ip_bin``: the IP text as 16 bytes, IPv4-mapped
   (``detect.kernels.ip_parse``; exactly ``ipaddress.ip_address``; invalid text -> null);
+  the IPv6 text itself is rewritten one way (:func:`canonical_ipv6_text`);
 - ``*.registered_domain``: the registrable domain of the DNS question, URL host and
   TLS SNI, using the Public Suffix List shipped in ``publicsuffixlist`` (offline).
 
@@ -261,6 +262,7 @@ def enrich(batch: pa.RecordBatch) -> pa.RecordBatch:
     columns = dict(zip(batch.schema.names, batch.columns, strict=True))
     for target, source in IP_BIN_COLUMNS.items():
         columns[target] = _fill(columns[target], lambda s=source: ip_to_bin(columns[s]))
+        columns[source] = canonical_ipv6_text(columns[source], columns[target])
     for target, source in REGISTERED_DOMAIN_COLUMNS.items():
         columns[target] = _fill(columns[target], lambda s=source: registered_domain(columns[s]))
     out = pa.RecordBatch.from_arrays(list(columns.values()), schema=CANONICAL_SCHEMA)
@@ -268,6 +270,23 @@ def enrich(batch: pa.RecordBatch) -> pa.RecordBatch:
         columns["network.community_id"] = community_id(out)
         out = pa.RecordBatch.from_arrays(list(columns.values()), schema=CANONICAL_SCHEMA)
     return out
+
+
+def canonical_ipv6_text(text: pa.Array, binary: pa.Array) -> pa.Array:
+    """IP text with IPv6 written one way (RFC 5952, as ``ipaddress`` and Zeek write it).
+
+    Suricata writes IPv6 expanded (``ff02:0000:...:0016``), Zeek compressed (``ff02::16``):
+    as text, one host would group, alert and first-see as two. Rows holding a ``:`` that
+    parsed are rewritten from their 16 bytes (``::ffff:1.2.3.4`` becomes ``1.2.3.4``, the
+    address it is); IPv4 text, nulls and text that did not parse are kept as written.
+    """
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return text
+    v6 = pc.fill_null(pc.match_substring(text, ":"), False)
+    if not pc.any(v6).as_py():
+        return text
+    rewrite = pc.and_(v6, pc.is_valid(binary))
+    return pc.if_else(rewrite, bin_to_ip(binary).cast(text.type), text)
 
 
 def _fill(existing: pa.Array, compute: Callable[[], pa.Array]) -> pa.Array:
