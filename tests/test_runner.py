@@ -264,3 +264,19 @@ def test_a_file_that_grew_since_it_was_read_is_warned_about(tmp_path: Path) -> N
     write_events(other, rows[4:])
     fresh = run([str(other)], settings, engines=EngineSet([PortEngine()]))
     assert not [p for p in fresh.problems if "read before" in p]  # a new name: no warning
+
+
+def test_hits_on_events_without_a_time_are_counted_not_a_crash(tmp_path: Path) -> None:
+    logs = tmp_path / "cut"
+    logs.mkdir()
+    # zeek-cut output: no ts column, so its events cannot be put in an alert window
+    (logs / "dns.log").write_text(
+        "### BTest baseline banner\nuid\tid.orig_h\tid.resp_p\tquery\n"
+        "C1\t10.0.0.1\t53\tx.org\nC2\t10.0.0.2\t53\ty.org\n"
+    )
+    db = tmp_path / "a.duckdb"
+    summary = run([str(logs)], load_settings(environ={}, flags={"db": db}),
+                  engines=EngineSet([PortEngine()]))
+    assert (summary.status, summary.exit_code, summary.alerts_new) == ("ok", 0, 0)
+    (report,) = summary.files
+    assert report.skipped["hits on events without a time (no alert)"] == 2

@@ -357,6 +357,10 @@ def _process_file(
                 table = with_context(hits, batch, engines, local)
                 # input-wide: an event's hits counted once when aggregated with other batches
                 table = table.set_column(0, "event_index", pc.add(local, offset))
+                timeless = table.column("@timestamp").null_count
+                if timeless:  # zeek-cut output without ts: no alert window to put them in
+                    r.skipped["hits on events without a time (no alert)"] += timeless
+                    table = table.filter(pc.is_valid(table.column("@timestamp")))
                 # aggregated a few batches at once: per call, polars costs ~9 ms whatever
                 # the size, and a batch has a few hundred hits (merging is exact, below)
                 pending.append(table)
