@@ -30,7 +30,6 @@ from detect.indicators.normalize import (
     NormalizeError,
     infer,
     normalize,
-    normalize_url,
     normalize_url_column,
 )
 from detect.kernels.domain_suffix import DomainIndex, build_domain_index, probe_domain_suffix
@@ -264,13 +263,7 @@ class IndicatorEngine:
             values = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             rows = np.arange(len(values), dtype=np.int64)
         if kind == "url":
-            values = normalize_url_column(values)
-            idn, urls = _non_ascii(values, _idna_url)
-            if len(idn):  # a non-ASCII host: normalised as the feeds' URLs (IDNA host)
-                keep = np.ones(len(values), dtype=np.bool_)
-                keep[idn] = False
-                values = pa.concat_arrays([values.filter(pa.array(keep)), urls.cast(values.type)])
-                rows = np.concatenate([rows[keep], rows[idn]])
+            values = normalize_url_column(values)  # a non-ASCII host in IDNA, as the feeds'
         return values, rows
 
     def _hits(self, batch: pa.RecordBatch, found: _Candidates) -> pa.Table:
@@ -481,12 +474,6 @@ def _idna_name(name: str) -> str | None:
     except UnicodeError:
         return None
 
-
-def _idna_url(url: str) -> str | None:
-    try:
-        return normalize_url(url)
-    except NormalizeError:
-        return None
 
 
 def _in_gap(t: np.ndarray, gaps: pa.ChunkedArray | pa.Array) -> np.ndarray:

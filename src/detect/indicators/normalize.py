@@ -266,11 +266,28 @@ def normalize_url_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     valid = ab.validity_or_ones(buf.validity, len(text))
     offsets, data, fallback = normalize_url_buffers(buf.offsets, buf.data, valid)
     out = ab.string_array(offsets, data, buf.validity)
-    if fallback.any():  # non-ASCII authorities: Unicode lower case by Arrow
+    if fallback.any():  # non-ASCII authorities (rare): per row, IDNA host as the feeds'
         mask = pa.array(fallback)
-        slow = _normalize_url_compute(text.filter(mask)).cast(out.type)
-        out = pc.replace_with_mask(out, mask, slow)
+        slow = text.filter(mask)
+        computed = _normalize_url_compute(slow).to_pylist()
+        idna = [_url_or(v, c) for v, c in zip(slow.to_pylist(), computed, strict=True)]
+        out = pc.replace_with_mask(out, mask, pa.array(idna, out.type))
     return out
+
+
+def _url_or(text: str | None, otherwise: str | None) -> str | None:
+    """``normalize_url(text)`` when its authority is not ASCII (the host in IDNA, as
+    indicator URLs have it); ``otherwise`` (the compute path's form) for the rest, and
+    when urllib does not take it."""
+    if text is None or "://" not in text:
+        return otherwise
+    authority = re.split(r"[/?#]", text.split("://", 1)[1], maxsplit=1)[0]
+    if authority.isascii():
+        return otherwise
+    try:
+        return normalize_url(text)
+    except NormalizeError:
+        return otherwise
 
 
 def _normalize_url_compute(text: pa.Array) -> pa.Array:
