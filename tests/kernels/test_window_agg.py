@@ -18,6 +18,7 @@ from detect.kernels.window_agg import (
     fixed_window_distinct_count,
     group_ts_order,
     interarrival_stats,
+    running_max_before,
     sliding_window_stats,
 )
 
@@ -302,3 +303,17 @@ def test_sorted_runs_reduce_matches_reduceat(rows):
     )  # fmt: skip
     for g, w in zip(got, want, strict=True):
         assert g.tolist() == w.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(-(2**62), 2**62)), max_size=40))
+def test_running_max_before_matches_naive(rows: list[tuple[bool, int]]) -> None:
+    new = np.array([True] * bool(rows) + [b for b, _ in rows[1:]], dtype=bool)
+    values = np.array([v for _, v in rows], dtype=np.int64)
+    want, reach = [], None
+    for first, v in zip(new.tolist(), values.tolist(), strict=True):
+        if first:
+            reach = None
+        want.append(2**63 - 1 if reach is None else reach)
+        reach = v if reach is None else max(reach, v)
+    assert running_max_before(new, values).tolist() == want

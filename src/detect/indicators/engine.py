@@ -11,7 +11,6 @@ indicator needs the port on the same side of the connection.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -26,12 +25,7 @@ from detect.errors import ConfigError, InputError
 from detect.hits import HITS_SCHEMA, RuleInfo
 from detect.indicators.index import IndicatorIndex, build_index
 from detect.indicators.model import FeedOptions
-from detect.indicators.normalize import (
-    NormalizeError,
-    infer,
-    normalize,
-    normalize_url_column,
-)
+from detect.indicators.normalize import NormalizeError, infer, normalize, normalize_url_column
 from detect.kernels.domain_suffix import DomainIndex, build_domain_index, probe_domain_suffix
 from detect.kernels.ip_set import IpSetIndex, build_ip_set, probe_ip_set
 from detect.kernels.prefix_match import PrefixIndex, build_prefix_index, probe_prefix, v4_length
@@ -213,7 +207,7 @@ class IndicatorEngine:
                 rows, ids = probe_domain_suffix(self.domain, batch.column(column),
                                                 threads=self.threads)
                 found.add(rows, ids, column)
-                idn, names = _non_ascii(batch.column(column), _idna_name)
+                idn, names = _idna_rows(batch.column(column))
                 if len(idn):  # internationalised names: the feeds hold them in punycode
                     rows, ids = probe_domain_suffix(self.domain, names)
                     found.add(idn[rows], ids, column)
@@ -452,11 +446,9 @@ def explain_value(value: str, settings: Settings, *, kind: str | None = None) ->
     return ex
 
 
-def _non_ascii(
-    col: pa.Array | pa.ChunkedArray, convert: Callable[[str], str | None]
-) -> tuple[np.ndarray, pa.Array]:
-    """Rows of a string column holding non-ASCII text (rare: internationalised names), and
-    ``convert`` of each (null where it cannot be converted). Python runs per such row only."""
+def _idna_rows(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Rows of a name column holding non-ASCII text (rare: internationalised names) and
+    their IDNA spelling (null where there is none). Python runs for those rows only."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if pa.types.is_dictionary(col.type):
@@ -464,16 +456,14 @@ def _non_ascii(
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return np.zeros(0, np.int64), pa.array([], pa.string())
     idx = np.flatnonzero(np.asarray(pc.invert(pc.string_is_ascii(col)).fill_null(False)))
-    values = col.take(pa.array(idx)).to_pylist()
-    return idx, pa.array([convert(v) for v in values], pa.string())
+    return idx, pa.array([_idna(v) for v in col.take(pa.array(idx)).to_pylist()], pa.string())
 
 
-def _idna_name(name: str) -> str | None:
+def _idna(name: str) -> str | None:
     try:
         return name.lower().encode("idna").decode("ascii")
     except UnicodeError:
         return None
-
 
 
 def _in_gap(t: np.ndarray, gaps: pa.ChunkedArray | pa.Array) -> np.ndarray:

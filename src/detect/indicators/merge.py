@@ -17,10 +17,12 @@ Alert severity of an indicator (documented in the README):
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from detect.indicators.model import INDICATOR_SCHEMA, SEVERITIES
+from detect.kernels.window_agg import running_max_before
 
 _GAP_TYPE = pa.struct(
     [
@@ -91,14 +93,9 @@ def merge(indicators: pa.Table) -> pa.Table:
             pl.col("to_ids").any(),
             pl.col("description").drop_nulls().first(),
             pl.col("origin").drop_nulls().unique(maintain_order=True).head(5).alias("origins"),
-            pl.struct("valid_from", "valid_until").alias("_intervals"),
         )
     )
-    grouped = grouped.with_columns(
-        pl.col("_intervals")
-        .map_elements(_gaps, return_dtype=pl.List(_GAP))  # grouped rows only: a few
-        .alias("validity_gaps")
-    ).drop("_intervals")
+    grouped = _with_gaps(grouped, df.filter(repeated))
     singles = singles.with_columns(pl.lit([], pl.List(_GAP)).alias("validity_gaps"))
     merged = pl.concat([singles, grouped.select(singles.columns)], how="vertical_relaxed")
     base = pl.col("_rank").fill_null(_RANK["medium"])
@@ -119,30 +116,52 @@ def merge(indicators: pa.Table) -> pa.Table:
 
 
 _GAP = pl.Struct({"start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")})
+_GROUP = ["type", "value", "_port"]  # the merge key, with a null port as -1 (a join key)
 
 
-def _gaps(intervals: pl.Series) -> list[dict[str, object]]:
-    """Open intervals between the union of ``[valid_from, valid_until]`` intervals (a
-    missing bound is open), inside their outer bounds: times no feed calls valid."""
-    rows = intervals.to_list()
-    open_past = [r["valid_until"] for r in rows if r["valid_from"] is None]
-    spans = sorted(
-        ((r["valid_from"], r["valid_until"]) for r in rows if r["valid_from"] is not None),
-        key=lambda span: span[0],
+def _with_gaps(grouped: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """``grouped`` (one row per repeated key) with ``validity_gaps``: the open intervals
+    inside the outer bounds that no row's ``[valid_from, valid_until]`` covers (a missing
+    bound is open). A sweep per key in ``valid_from`` order: a row starting after the
+    latest end so far leaves a gap from that end to its start."""
+    empty = pl.lit([], pl.List(_GAP)).alias("validity_gaps")
+    # a gap runs from some row's valid_until to another's valid_from: most feeds give no
+    # valid_until, and their keys need no sweep
+    if rows["valid_until"].null_count() == rows.height or (
+        rows["valid_from"].null_count() == rows.height
+    ):
+        return grouped.with_columns(empty)
+    port = pl.col("port").cast(pl.Int32).fill_null(-1).alias("_port")
+    rows = rows.with_columns(port)
+    bounded = rows.filter(pl.col("valid_until").is_not_null()).select(_GROUP).unique()
+    begin = pl.col("valid_from").dt.epoch("us").fill_null(np.iinfo(np.int64).min)
+    end = pl.col("valid_until").dt.epoch("us").fill_null(np.iinfo(np.int64).max)
+    sweep = (
+        rows.join(bounded, on=_GROUP, how="semi")
+        .select(*_GROUP, begin.alias("_begin"), end.alias("_end"))
+        .sort([*_GROUP, "_begin"])
     )
-    if open_past:
-        if any(end is None for end in open_past):
-            return []  # valid at every time
-        reach = max(open_past)
-    elif spans:
-        reach = spans.pop(0)[1]
-    else:
-        return []
-    out: list[dict[str, object]] = []
-    for begin, end in spans:
-        if reach is None:
-            return out
-        if begin > reach:
-            out.append({"start": reach, "end": begin})
-        reach = None if end is None else max(reach, end)
-    return out
+    new_key = sweep.select(pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(1))
+                                             for c in _GROUP)).to_series()  # fmt: skip
+    reach = running_max_before(new_key.to_numpy(), sweep["_end"].to_numpy())
+    sweep = sweep.with_columns(pl.Series("_reach", reach))
+    as_time = lambda c: pl.from_epoch(c, time_unit="us").dt.replace_time_zone("UTC")  # noqa: E731
+    starts = sweep.filter(pl.col("_begin") > pl.col("_reach"))
+    if starts.is_empty():  # feeds that agree, or overlap: the usual case
+        return grouped.with_columns(empty)
+    gaps = (
+        starts.group_by(_GROUP)
+        .agg(
+            pl.struct(as_time("_reach").alias("start"), as_time("_begin").alias("end")).alias(
+                "validity_gaps"
+            )
+        )
+    )
+    return (
+        grouped.with_row_index("_row")
+        .with_columns(port)
+        .join(gaps, on=_GROUP, how="left")
+        .sort("_row")
+        .drop("_row", "_port")
+        .with_columns(pl.col("validity_gaps").fill_null(empty))
+    )

@@ -690,3 +690,30 @@ def sorted_runs_reduce(
         _as_i64(order), _as_i64(key_a), _as_i64(key_b), _as_i64(first), _as_i64(last),
         _as_i64(count),
     )  # fmt: skip
+
+
+@njit
+def _running_max_before(new_segment, values, out):
+    reach = np.int64(0)
+    for i in range(values.shape[0]):
+        if new_segment[i]:
+            out[i] = np.iinfo(np.int64).max  # nothing before the segment's first row
+            reach = values[i]
+        else:
+            out[i] = reach
+            reach = max(reach, values[i])
+
+
+def running_max_before(new_segment: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row, the max of ``values`` over the earlier rows of its segment (rows grouped
+    contiguously, ``new_segment`` true at each segment's first row, where the result is
+    the int64 maximum). A sweep over intervals sorted by start uses it: a row starting
+    after the running max end of the rows before it leaves a gap.
+
+    >>> running_max_before(np.array([True, False, False, True]), np.array([5, 3, 9, 1])).tolist()
+    [9223372036854775807, 5, 5, 9223372036854775807]
+    """
+    values = _as_i64(values)
+    out = np.empty(values.shape[0], np.int64)
+    _running_max_before(np.ascontiguousarray(new_segment, np.bool_), values, out)
+    return out
